@@ -1,0 +1,62 @@
+"""Strict loading of torchvision-format ImageNet weights into `ResNet`.
+
+Only the classifier (`fc.*`), which a segmentation trunk does not have, is dropped, and by name:
+everything else must match exactly, so a wrong depth or a foreign file fails loudly instead of
+silently training from a half-initialised network.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+CLASSIFIER_KEYS = ("fc.weight", "fc.bias")
+
+
+class PretrainedWeightsError(RuntimeError):
+    """The ImageNet weights could not be obtained or do not fit the backbone."""
+
+
+def _read_state_dict(source: str) -> dict[str, torch.Tensor]:
+    if source.startswith(("http://", "https://")):
+        try:
+            # weights_only=True: a downloaded file is untrusted and must never be unpickled freely.
+            return torch.hub.load_state_dict_from_url(source, map_location="cpu", weights_only=True,
+                                                      progress=True)
+        except Exception as exc:  # urllib raises many types; all mean "could not fetch"
+            raise PretrainedWeightsError(
+                f"could not download ImageNet weights from {source} ({type(exc).__name__}: {exc}). "
+                "This machine may be offline: download the torchvision ResNet weights elsewhere and "
+                "pass the local file path instead.") from exc
+    path = Path(source)
+    if not path.is_file():
+        raise PretrainedWeightsError(f"pretrained weights file not found: {path}")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise PretrainedWeightsError(f"{path} is not a readable tensor-only state_dict: {exc}") from exc
+
+
+def load_imagenet_weights(model: nn.Module, source: str) -> None:
+    state = _read_state_dict(source)
+    if "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    state = {k: v for k, v in state.items() if k not in CLASSIFIER_KEYS}
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shape_errors = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+                    for k in own.keys() & state.keys() if own[k].shape != state[k].shape]
+    if missing or unexpected or shape_errors:
+        raise PretrainedWeightsError(
+            f"pretrained weights {source} do not match {type(model).__name__}: "
+            f"missing keys {missing[:20]}{' ...' if len(missing) > 20 else ''}; "
+            f"unexpected keys {unexpected[:20]}{' ...' if len(unexpected) > 20 else ''}; "
+            f"shape mismatches {shape_errors[:10]}")
+    model.load_state_dict(state, strict=True)

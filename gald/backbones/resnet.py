@@ -1,0 +1,154 @@
+"""Dilated ResNet-18/34/50/101 in plain torch (Section 4.2: ResNet backbone, FCN-style).
+
+Parameter names match torchvision's ResNet so ImageNet state_dicts load strictly. Dilation replaces
+stride in the last stages to reach the requested output stride; the conversion happens in one place
+(`_stage_strides_and_dilations`), as in timm's `make_blocks`.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+from torch import nn
+
+__all__ = ["ResNet", "BasicBlock", "Bottleneck", "RESNET_SPECS", "resnet"]
+
+
+class BasicBlock(nn.Module):
+    expansion = 1
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, dilation: int = 1,
+                 first_dilation: int | None = None, downsample: nn.Module | None = None) -> None:
+        super().__init__()
+        first_dilation = first_dilation or dilation
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, padding=first_dilation,
+                               dilation=first_dilation, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, padding=dilation, dilation=dilation, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = downsample
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x if self.downsample is None else self.downsample(x)
+        x = self.relu(self.bn1(self.conv1(x)))
+        x = self.bn2(self.conv2(x))
+        return self.relu(x + shortcut)
+
+
+class Bottleneck(nn.Module):
+    expansion = 4
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, dilation: int = 1,
+                 first_dilation: int | None = None, downsample: nn.Module | None = None) -> None:
+        super().__init__()
+        first_dilation = first_dilation or dilation
+        self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        # torchvision (v1.5) puts the stride on the 3x3 conv; keep it for weight compatibility.
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride, padding=first_dilation,
+                               dilation=first_dilation, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, planes * self.expansion, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(planes * self.expansion)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x if self.downsample is None else self.downsample(x)
+        x = self.relu(self.bn1(self.conv1(x)))
+        x = self.relu(self.bn2(self.conv2(x)))
+        x = self.bn3(self.conv3(x))
+        return self.relu(x + shortcut)
+
+
+RESNET_SPECS: dict[str, tuple[type[BasicBlock] | type[Bottleneck], tuple[int, int, int, int]]] = {
+    "resnet18": (BasicBlock, (2, 2, 2, 2)),
+    "resnet34": (BasicBlock, (3, 4, 6, 3)),
+    "resnet50": (Bottleneck, (3, 4, 6, 3)),
+    "resnet101": (Bottleneck, (3, 4, 23, 3)),
+}
+
+
+def _stage_strides_and_dilations(output_stride: int) -> list[tuple[int, int]]:
+    """(stride, dilation) for layer1..layer4: once the output stride is reached, stride becomes dilation."""
+    if output_stride not in (8, 16, 32):
+        raise ValueError(f"output_stride must be one of 8, 16, 32, got {output_stride}")
+    current_stride, dilation, plan = 4, 1, []  # the stem (conv1 + maxpool) already reduces by 4
+    for stage_stride in (1, 2, 2, 2):
+        if current_stride * stage_stride > output_stride:
+            dilation *= stage_stride
+            stage_stride = 1
+        current_stride *= stage_stride
+        plan.append((stage_stride, dilation))
+    return plan
+
+
+class ResNet(nn.Module):
+    """ResNet trunk without the classifier. `forward` returns an ordered dict of the four stages."""
+
+    def __init__(self, depth: str = "resnet18", output_stride: int = 8) -> None:
+        super().__init__()
+        if depth not in RESNET_SPECS:
+            raise ValueError(f"unknown backbone {depth!r}; valid: {sorted(RESNET_SPECS)}")
+        block, layers = RESNET_SPECS[depth]
+        self.depth, self.output_stride = depth, output_stride
+        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        self.inplanes, prev_dilation = 64, 1
+        plan = _stage_strides_and_dilations(output_stride)
+        for i, ((stride, dilation), n_blocks, planes) in enumerate(zip(plan, layers, (64, 128, 256, 512))):
+            stage = self._make_layer(block, planes, n_blocks, stride, dilation, prev_dilation)
+            self.add_module(f"layer{i + 1}", stage)
+            prev_dilation = dilation
+        self.out_channels = OrderedDict(
+            (f"layer{i + 1}", p * block.expansion) for i, p in enumerate((64, 128, 256, 512)))
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        # Zero-init the last BN of each residual branch: from-scratch training (no ImageNet weights
+        # offline) converges noticeably faster when every block starts as an identity.
+        for m in self.modules():
+            if isinstance(m, Bottleneck):
+                nn.init.zeros_(m.bn3.weight)
+            elif isinstance(m, BasicBlock):
+                nn.init.zeros_(m.bn2.weight)
+
+    def _make_layer(self, block, planes: int, n_blocks: int, stride: int, dilation: int,
+                    prev_dilation: int) -> nn.Sequential:
+        downsample = None
+        if stride != 1 or self.inplanes != planes * block.expansion:
+            downsample = nn.Sequential(
+                nn.Conv2d(self.inplanes, planes * block.expansion, 1, stride, bias=False),
+                nn.BatchNorm2d(planes * block.expansion),
+            )
+        # As in timm: the first block of a newly dilated stage keeps the previous dilation, which
+        # avoids gridding artefacts at the transition.
+        blocks = [block(self.inplanes, planes, stride, dilation, prev_dilation, downsample)]
+        self.inplanes = planes * block.expansion
+        blocks += [block(self.inplanes, planes, 1, dilation) for _ in range(n_blocks - 1)]
+        return nn.Sequential(*blocks)
+
+    def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        out: OrderedDict[str, torch.Tensor] = OrderedDict()
+        for name in ("layer1", "layer2", "layer3", "layer4"):
+            x = getattr(self, name)(x)
+            out[name] = x
+        return out
+
+
+def resnet(depth: str = "resnet18", output_stride: int = 8, pretrained: str | None = None) -> ResNet:
+    """Build a dilated ResNet; `pretrained` is a local torchvision state_dict file or a URL."""
+    model = ResNet(depth, output_stride)
+    if pretrained:
+        from .pretrained import load_imagenet_weights
+
+        load_imagenet_weights(model, pretrained)
+    return model

@@ -1,0 +1,27 @@
+"""Pyramid Pooling Module (Zhao et al. 2017, PSPNet) as a GA alternative (Table 1(a))."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def conv_bn_relu(cin: int, cout: int, k: int = 1, dilation: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, k, padding=dilation * (k // 2), dilation=dilation, bias=False),
+                         nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class PSP(nn.Module):
+    def __init__(self, channels: int, *, bins: tuple[int, ...] = (1, 2, 3, 6)) -> None:
+        super().__init__()
+        branch = channels // len(bins)
+        self.bins = bins
+        self.stages = nn.ModuleList(conv_bn_relu(channels, branch) for _ in bins)
+        self.project = conv_bn_relu(channels + branch * len(bins), channels, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        size = x.shape[-2:]
+        pooled = [F.interpolate(stage(F.adaptive_avg_pool2d(x, b)), size=size, mode="bilinear",
+                                align_corners=False) for b, stage in zip(self.bins, self.stages)]
+        return self.project(torch.cat([x, *pooled], 1))

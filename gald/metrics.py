@@ -1,0 +1,98 @@
+"""Segmentation metrics from a confusion matrix: per-class IoU, mIoU, pixel accuracy, and the
+boundary-band ("trimap") IoU that measures over-smoothing near object boundaries (the GA failure
+mode GALD targets)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .losses import IGNORE_INDEX
+
+DEFAULT_BAND_WIDTHS = (2, 5, 10, 20, 40)
+
+
+class ConfusionMatrix:
+    """Accumulates a KxK matrix (rows: ground truth, columns: prediction), ignoring `ignore_index`."""
+
+    def __init__(self, num_classes: int, ignore_index: int = IGNORE_INDEX) -> None:
+        self.num_classes, self.ignore_index = num_classes, ignore_index
+        self.mat = torch.zeros(num_classes, num_classes, dtype=torch.int64)
+
+    def update(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> None:
+        if pred.shape != target.shape:
+            raise ValueError(f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape")
+        k = self.num_classes
+        valid = (target != self.ignore_index) & (target >= 0) & (target < k)
+        if mask is not None:
+            valid &= mask
+        idx = target[valid].long().cpu() * k + pred[valid].long().cpu()
+        self.mat += torch.bincount(idx, minlength=k * k).reshape(k, k)
+
+    def reset(self) -> None:
+        self.mat.zero_()
+
+    def merge(self, other: ConfusionMatrix) -> None:
+        self.mat += other.mat
+
+    def compute(self) -> dict[str, object]:
+        """Per-class IoU is NaN for a class absent from both prediction and target (excluded from mIoU)."""
+        m = self.mat.double()
+        tp = m.diag()
+        union = m.sum(0) + m.sum(1) - tp
+        iou = torch.where(union > 0, tp / union.clamp(min=1), torch.full_like(tp, float("nan")))
+        total = m.sum()
+        return {
+            "per_class_iou": iou.tolist(),
+            "miou": float(np.nanmean(iou.numpy())) if not torch.isnan(iou).all() else float("nan"),
+            "pixel_accuracy": float(tp.sum() / total) if total > 0 else float("nan"),
+            "pixels": int(total),
+        }
+
+
+def boundary_band(target: torch.Tensor, width: int, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
+    """Pixels within `width` px (Chebyshev distance) of a label boundary. target: (N,H,W) or (H,W)."""
+    t = target if target.dim() == 3 else target[None]
+    t = t.float()[:, None]
+    # A pixel is on a boundary if any 3x3 neighbour has another label (ignore counts as a label:
+    # void regions in CamVid mostly sit on object borders).
+    edge = (F.max_pool2d(t, 3, 1, 1) != -F.max_pool2d(-t, 3, 1, 1))
+    band = F.max_pool2d(edge.float(), 2 * width + 1, 1, width) > 0 if width > 0 else edge
+    band = band[:, 0]
+    return band if target.dim() == 3 else band[0]
+
+
+class BoundaryIoU:
+    """mIoU restricted to boundary bands of several widths (a "trimap" curve)."""
+
+    def __init__(self, num_classes: int, widths: Sequence[int] = DEFAULT_BAND_WIDTHS,
+                 ignore_index: int = IGNORE_INDEX) -> None:
+        self.widths = tuple(widths)
+        self.ignore_index = ignore_index
+        self.matrices = {w: ConfusionMatrix(num_classes, ignore_index) for w in self.widths}
+
+    def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
+        for w, cm in self.matrices.items():
+            cm.update(pred, target, boundary_band(target, w, self.ignore_index))
+
+    def merge(self, other: BoundaryIoU) -> None:
+        for w in self.widths:
+            self.matrices[w].merge(other.matrices[w])
+
+    def compute(self) -> dict[str, float]:
+        return {str(w): cm.compute()["miou"] for w, cm in self.matrices.items()}
+
+
+def class_split_by_share(pixel_share: Sequence[float], threshold: float = 0.02) -> tuple[list[int], list[int]]:
+    """Split class ids into (small, large) by their share of labelled pixels."""
+    small = [i for i, s in enumerate(pixel_share) if s < threshold]
+    large = [i for i, s in enumerate(pixel_share) if s >= threshold]
+    return small, large
+
+
+def mean_iou_of(per_class_iou: Sequence[float], class_ids: Sequence[int]) -> float:
+    vals = [per_class_iou[i] for i in class_ids if not np.isnan(per_class_iou[i])]
+    return float(np.mean(vals)) if vals else float("nan")
