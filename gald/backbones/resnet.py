@@ -100,7 +100,7 @@ class ResNet(nn.Module):
         self.maxpool = nn.MaxPool2d(3, 2, 1)
         self.inplanes, prev_dilation = 64, 1
         plan = _stage_strides_and_dilations(output_stride)
-        for i, ((stride, dilation), n_blocks, planes) in enumerate(zip(plan, layers, (64, 128, 256, 512))):
+        for i, ((stride, dilation), n_blocks, planes) in enumerate(zip(plan, layers, (64, 128, 256, 512), strict=True)):
             stage = self._make_layer(block, planes, n_blocks, stride, dilation, prev_dilation)
             self.add_module(f"layer{i + 1}", stage)
             prev_dilation = dilation

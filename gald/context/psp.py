@@ -23,5 +23,5 @@ class PSP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = x.shape[-2:]
         pooled = [F.interpolate(stage(F.adaptive_avg_pool2d(x, b)), size=size, mode="bilinear",
-                                align_corners=False) for b, stage in zip(self.bins, self.stages)]
+                                align_corners=False) for b, stage in zip(self.bins, self.stages, strict=True)]
         return self.project(torch.cat([x, *pooled], 1))

@@ -1,0 +1,246 @@
+"""`python -m gald.train --config configs/X.yaml [--set a.b=v ...] [--out runs/X] [--resume]`
+
+Iteration-based SGD with poly LR, OHEM + aux loss, bf16 autocast on CUDA, DDP + SyncBN under torchrun.
+Writes to the run directory: `log.jsonl`, `last.{safetensors,json}`, `best.{safetensors,json}` (by val
+mIoU) and `snapshot-<step>/` (optimizer, schedule, RNG) for `--resume`. A NaN/inf loss stops the run
+without touching the saved checkpoints; Ctrl-C / SIGTERM saves a snapshot first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from .checkpoint import save_checkpoint
+from .config_file import load_config
+from .data import LARGE_CAMVID_CLASSES, SMALL_CAMVID_CLASSES, EvalTransform, TrainTransform, build_dataset
+from .distributed import DistInfo, barrier, broadcast_flag, cleanup, init_distributed
+from .engine import evaluate, make_optimizer, poly_lr_lambda, summarize_small_large, train_step
+from .losses import GALDLoss
+from .models import GALDConfig, GALDNet
+from .sampling import ResumableSampler, SeededDataset
+from .train_state import latest_snapshot, read_snapshot, rng_state, set_rng_state, write_snapshot
+
+
+class NonFiniteLoss(RuntimeError):
+    pass
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m gald.train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", help="YAML config (see configs/)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set optim.iters=200 (repeatable)")
+    p.add_argument("--out", help="run directory (default runs/<name>)")
+    p.add_argument("--resume", action="store_true", help="continue from the newest snapshot in --out")
+    p.add_argument("--data", help="shortcut for --set data.train=SPEC --set data.val=SPEC")
+    p.add_argument("--iters", type=int, help="shortcut for --set optim.iters=N")
+    p.add_argument("--device", help="auto | cpu | cuda")
+    p.add_argument("--stop-after", type=int, help="stop (with a snapshot) after this step; for tests/budgets")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (logs still go to log.jsonl)")
+    return p.parse_args(argv)
+
+
+def build_cfg(args: argparse.Namespace) -> dict[str, Any]:
+    overrides = list(args.overrides)
+    if args.data:
+        overrides += [f"data.train={args.data}", f"data.val={args.data}"]
+    if args.iters:
+        overrides.append(f"optim.iters={args.iters}")
+    if args.device:
+        overrides.append(f"train.device={args.device}")
+    return load_config(args.config, overrides)
+
+
+def make_loader(dataset, sampler, batch: int, workers: int, device: torch.device) -> DataLoader:
+    return DataLoader(SeededDataset(dataset), batch_size=batch, sampler=sampler, num_workers=workers,
+                      pin_memory=device.type == "cuda", persistent_workers=workers > 0, drop_last=True,
+                      prefetch_factor=4 if workers > 0 else None)
+
+
+class Trainer:
+    def __init__(self, cfg: dict[str, Any], run_dir: Path, dist_info: DistInfo, progress: bool = True) -> None:
+        self.cfg, self.run_dir, self.dist, self.progress = cfg, run_dir, dist_info, progress
+        dcfg, ocfg, tcfg = cfg["data"], cfg["optim"], cfg["train"]
+        torch.manual_seed(tcfg["seed"])
+        self.device = dist_info.device
+        train_tf = TrainTransform(tuple(dcfg["crop_size"]), tuple(dcfg["scale_range"]))
+        self.train_set = build_dataset(dcfg["train"], dcfg["train_split"], train_tf)
+        self.val_set = build_dataset(dcfg["val"], dcfg["val_split"], EvalTransform())
+        if dcfg.get("val_limit"):
+            self.val_set = torch.utils.data.Subset(self.val_set, range(min(dcfg["val_limit"], len(self.val_set))))
+        base = self.train_set
+        self.class_names, self.palette = list(base.class_names), [list(c) for c in base.palette]
+        mcfg = GALDConfig.from_dict({**cfg["model"], "num_classes": len(self.class_names)})
+        model = GALDNet(mcfg, pretrained_backbone=cfg.get("pretrained_backbone"))
+        if dist_info.enabled and tcfg["sync_bn"]:
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        self.channels_last = (tcfg["channels_last"] is True
+                              or (tcfg["channels_last"] == "auto" and self.device.type == "cuda"))
+        fmt = torch.channels_last if self.channels_last else torch.preserve_format
+        model = model.to(self.device, memory_format=fmt)
+        self.model: GALDNet = model
+        self.amp = bool(tcfg["amp"]) and self.device.type == "cuda"
+        if ocfg["batch_size"] % dist_info.world_size:
+            raise ValueError(f"optim.batch_size {ocfg['batch_size']} is not divisible by {dist_info.world_size} ranks")
+        self.batch = ocfg["batch_size"] // dist_info.world_size
+        self.optimizer = make_optimizer(model, ocfg["lr"], ocfg["momentum"], ocfg["weight_decay"])
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, poly_lr_lambda(ocfg["iters"], ocfg["power"], ocfg["warmup_iters"]))
+        lcfg = cfg["loss"]
+        self.criterion = GALDLoss(lcfg["ohem"], lcfg["thresh"], lcfg["min_kept_ratio"], lcfg["aux_weight"])
+        self.train_model = (DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda"
+                                                    else None) if dist_info.enabled else model)
+        if tcfg["compile"]:
+            self.train_model = torch.compile(self.train_model)
+        self.sampler = ResumableSampler(len(self.train_set), self.batch, seed=tcfg["seed"], rank=dist_info.rank,
+                                        world_size=dist_info.world_size)
+        self.step, self.best_miou, self.stop_requested = 0, -1.0, False
+
+    # --- state -------------------------------------------------------------------------------------
+    def metadata(self, metrics: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {"class_names": self.class_names, "palette": self.palette,
+                "normalization": {"mean": list(self.train_set.transform.mean),
+                                  "std": list(self.train_set.transform.std)},
+                "inference": {"scale": self.cfg["data"]["input_scale"]}, "training": {**self.cfg, "step": self.step},
+                "metrics": metrics or {}}
+
+    def save_snapshot(self) -> None:
+        if self.dist.is_main:
+            write_snapshot(self.run_dir, self.step, {
+                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "rng": rng_state(), "best_miou": self.best_miou})
+            save_checkpoint(self.run_dir / "last", self.model, self.metadata())
+        barrier(self.dist)
+
+    def resume(self) -> None:
+        snap = latest_snapshot(self.run_dir)
+        if snap is None:
+            raise FileNotFoundError(f"--resume: no snapshot in {self.run_dir}")
+        step, state = read_snapshot(snap)
+        self.model.load_state_dict(state["model"], strict=True)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        set_rng_state(state["rng"])
+        self.step, self.best_miou = step, float(state["best_miou"])
+        self.log({"event": "resume", "from": str(snap)})
+
+    def log(self, record: dict[str, Any]) -> None:
+        if self.dist.is_main:
+            with open(self.run_dir / "log.jsonl", "a") as f:
+                f.write(json.dumps({"step": self.step, "time": time.time(), **record}) + "\n")
+
+    # --- loop --------------------------------------------------------------------------------------
+    def validate(self) -> float:
+        dcfg = self.cfg["data"]
+        sub = torch.utils.data.Subset(self.val_set, range(self.dist.rank, len(self.val_set), self.dist.world_size))
+        loader = DataLoader(sub, batch_size=1, num_workers=min(dcfg["workers"], 2))
+        result = evaluate(self.model, loader, len(self.class_names), device=self.device, class_names=self.class_names,
+                          input_scale=dcfg["input_scale"], amp=self.amp, dist_info=self.dist,
+                          progress=self.progress and self.dist.is_main, band_widths=(5,))
+        summarize_small_large(result, SMALL_CAMVID_CLASSES, LARGE_CAMVID_CLASSES)
+        self.model.train()
+        miou = result["heads"]["gald"]["miou"]
+        self.log({"event": "val", **{f"{h}_miou": r["miou"] for h, r in result["heads"].items()},
+                  "boundary_iou_5": result["boundary_iou"]["gald"]["5"]})
+        if self.dist.is_main and miou > self.best_miou:
+            self.best_miou = miou
+            metrics = {h: {"miou": r["miou"], "per_class_iou": r["per_class_iou"]} for h, r in result["heads"].items()}
+            save_checkpoint(self.run_dir / "best", self.model, self.metadata({"val": metrics}))
+        barrier(self.dist)
+        return miou
+
+    def fit(self, stop_after: int | None = None) -> None:
+        ocfg, tcfg, dcfg = self.cfg["optim"], self.cfg["train"], self.cfg["data"]
+        total = ocfg["iters"]
+        per_epoch = self.sampler.batches_per_epoch
+        bar = tqdm(total=total, initial=self.step, desc=self.cfg["name"], dynamic_ncols=True,
+                   disable=not (self.progress and self.dist.is_main), mininterval=2.0)
+        self.model.train()
+        t_last, n_last = time.time(), 0
+        while self.step < total:
+            epoch, start = divmod(self.step, per_epoch)
+            self.sampler.set_position(epoch, start)
+            loader = make_loader(self.train_set, self.sampler, self.batch,
+                                 dcfg["workers"], self.device)
+            for images, labels in loader:
+                images = images.to(self.device, non_blocking=True)
+                if self.channels_last:
+                    images = images.contiguous(memory_format=torch.channels_last)
+                labels = labels.to(self.device, non_blocking=True)
+                parts = train_step(self.train_model, images, labels, self.criterion, self.optimizer, amp=self.amp)
+                loss = parts["total"].item()
+                if broadcast_flag(not math.isfinite(loss), self.dist):
+                    raise NonFiniteLoss(f"loss became {loss} at step {self.step + 1}; stopping without saving. "
+                                        f"The last good checkpoint is {self.run_dir / 'last.safetensors'} "
+                                        "(resume with --resume, perhaps with a lower optim.lr).")
+                self.scheduler.step()
+                self.step += 1
+                n_last += images.shape[0] * self.dist.world_size
+                bar.update(1)
+                if self.step % tcfg["log_every"] == 0 or self.step == total:
+                    rate = n_last / max(time.time() - t_last, 1e-9)
+                    lr = self.optimizer.param_groups[0]["lr"]
+                    bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.2e}", img_s=f"{rate:.1f}")
+                    self.log({"event": "train", "lr": lr, "img_s": rate, "epoch": epoch,
+                              **{k: v.item() for k, v in parts.items()}})
+                    t_last, n_last = time.time(), 0
+                done = self.step >= total or (stop_after is not None and self.step >= stop_after)
+                stop = broadcast_flag(self.stop_requested, self.dist)
+                if self.step % tcfg["save_every"] == 0 or done or stop:
+                    self.save_snapshot()
+                if self.step % tcfg["eval_every"] == 0 or self.step == total:
+                    self.validate()
+                if done or stop:
+                    bar.close()
+                    if stop:
+                        raise KeyboardInterrupt
+                    return
+        bar.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    cfg = build_cfg(args)
+    dist_info = init_distributed(cfg["train"]["device"])
+    run_dir = Path(args.out or f"runs/{cfg['name']}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    trainer = Trainer(cfg, run_dir, dist_info, progress=not args.no_progress)
+    # SIGTERM (torchrun, schedulers) behaves like Ctrl-C: finish the step, snapshot, exit.
+    signal.signal(signal.SIGTERM, lambda *_: setattr(trainer, "stop_requested", True))
+    if args.resume:
+        trainer.resume()
+    elif dist_info.is_main:
+        (run_dir / "config.json").write_text(json.dumps(cfg, indent=2))
+    try:
+        trainer.fit(stop_after=args.stop_after)
+    except NonFiniteLoss as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        cleanup(dist_info)
+        return 3
+    except KeyboardInterrupt:
+        if not trainer.stop_requested:  # Ctrl-C arrives mid-step: the step's state is consistent only up to now
+            trainer.save_snapshot()
+        print(f"interrupted at step {trainer.step}; resume with --resume --out {run_dir}", file=sys.stderr)
+        cleanup(dist_info)
+        return 130
+    if dist_info.is_main:
+        print(f"done: {trainer.step} steps, best val mIoU {trainer.best_miou:.4f}; checkpoints in {run_dir}")
+    cleanup(dist_info)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
