@@ -193,9 +193,7 @@ class FilePairDataset(SegmentationDataset):
         return image, label
 
 
-def _check_pairs(
-    pairs: list[tuple[Path, Path]], on_error: str, what: str
-) -> tuple[list[tuple[Path, Path]], list[str]]:
+def _check_pairs(pairs: list[tuple[Path, Path]], on_error: str, what: str) -> tuple[list[tuple[Path, Path]], list[str]]:
     """Split pairs into existing ones and (in skip mode) messages for missing ones."""
     kept, dropped = [], []
     for image_path, label_path in pairs:
