@@ -1,0 +1,97 @@
+"""Safetensors + JSON checkpoints: bit-exact round trip, clear errors, nothing ever unpickled."""
+
+import json
+import pickle
+
+import pytest
+import torch
+
+import gald
+from gald.checkpoint import CheckpointError, checkpoint_paths
+
+META = {"class_names": ["a", "b", "c"], "palette": [[1, 2, 3], [4, 5, 6], [7, 8, 9]],
+        "normalization": {"mean": [0.5] * 3, "std": [0.25] * 3}}
+
+
+@pytest.fixture()
+def model():
+    torch.manual_seed(0)
+    m = gald.build_model(num_classes=3, mid_channels=32)
+    for p in m.parameters():  # non-trivial values everywhere (zero-init params too)
+        p.data.add_(torch.randn_like(p) * 0.05)
+    return m.eval()
+
+
+def test_round_trip_is_bit_exact(tmp_path, model):
+    w, j = gald.save_checkpoint(tmp_path / "ck", model, META)
+    assert w.name == "ck.safetensors" and j.name == "ck.json"
+    loaded, meta = gald.load_checkpoint(tmp_path / "ck.json")
+    assert meta["class_names"] == META["class_names"] and meta["config"]["num_classes"] == 3
+    a, b = model.state_dict(), loaded.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    x = torch.randn(1, 3, 40, 48)
+    assert torch.equal(model(x)["out"], loaded(x)["out"])
+
+
+def test_fp16_storage_loads_as_fp32(tmp_path, model):
+    gald.save_checkpoint(tmp_path / "half", model, META, dtype=torch.float16)
+    loaded, meta = gald.load_checkpoint(tmp_path / "half")
+    assert meta["storage_dtype"] == "float16"
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+
+
+def test_pickle_renamed_as_checkpoint_is_refused_unexecuted(tmp_path, model):
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    gald.save_checkpoint(tmp_path / "ck", model, META)
+    weights, _ = checkpoint_paths(tmp_path / "ck")
+    weights.write_bytes(pickle.dumps({"state": Payload()}))
+    with pytest.raises(CheckpointError, match="pickle"):
+        gald.load_checkpoint(tmp_path / "ck")
+    torch.save({"x": Payload()}, weights)  # zip-based torch.save is refused too
+    with pytest.raises(CheckpointError, match="pickle"):
+        gald.load_checkpoint(tmp_path / "ck")
+    assert not marker.exists()
+
+
+def test_clear_errors(tmp_path, model):
+    with pytest.raises(CheckpointError, match="not found"):
+        gald.load_checkpoint(tmp_path / "missing")
+    w, j = gald.save_checkpoint(tmp_path / "ck", model, META)
+    data = w.read_bytes()
+    w.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="safetensors|could not read"):
+        gald.load_checkpoint(tmp_path / "ck")
+    w.write_bytes(data)
+    # huge header length
+    w.write_bytes((2**40).to_bytes(8, "little") + b"{}")
+    with pytest.raises(CheckpointError, match="not a valid safetensors"):
+        gald.load_checkpoint(tmp_path / "ck")
+    w.write_bytes(data)
+    meta = json.loads(j.read_text())
+    meta["config"]["num_classes"] = 5
+    meta["class_names"] = list("abcde")
+    j.write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="wrong class count"):
+        gald.load_checkpoint(tmp_path / "ck")
+    meta["class_names"] = ["a"]
+    j.write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="class names"):
+        gald.load_checkpoint(tmp_path / "ck")
+    meta = json.loads(j.read_text())
+    meta["config"].update(num_classes=3, backbone="resnet34")
+    meta["class_names"] = ["a", "b", "c"]
+    j.write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="does not match"):
+        gald.load_checkpoint(tmp_path / "ck")
+    meta["config"]["backbone"] = "alexnet"
+    j.write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="invalid architecture"):
+        gald.load_checkpoint(tmp_path / "ck")
+    j.write_text("{not json")
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        gald.load_checkpoint(tmp_path / "ck")

@@ -1,0 +1,57 @@
+"""Confusion-matrix metrics against hand-computed values; boundary bands."""
+
+import math
+
+import pytest
+import torch
+
+from gald.metrics import BoundaryIoU, ConfusionMatrix, boundary_band, class_split_by_share
+
+
+def test_iou_hand_computed():
+    target = torch.tensor([[0, 0, 1, 1], [2, 2, 255, 1]])
+    pred = torch.tensor([[0, 1, 1, 1], [2, 0, 0, 2]])
+    cm = ConfusionMatrix(4)
+    cm.update(pred, target)
+    # rows = gt, cols = pred; the ignored pixel (255) is skipped.
+    assert cm.mat.tolist() == [[1, 1, 0, 0], [0, 2, 1, 0], [1, 0, 1, 0], [0, 0, 0, 0]]
+    r = cm.compute()
+    iou = r["per_class_iou"]
+    assert iou[0] == pytest.approx(1 / 3)  # tp 1, fp 1 (a gt-2 pixel), fn 1
+    assert iou[1] == pytest.approx(2 / 4)  # tp 2, fp 1, fn 1
+    assert iou[2] == pytest.approx(1 / 3)  # tp 1, fp 1, fn 1
+    assert math.isnan(iou[3])  # absent everywhere: excluded from the mean
+    assert r["miou"] == pytest.approx((1 / 3 + 1 / 2 + 1 / 3) / 3)
+    assert r["pixel_accuracy"] == pytest.approx(4 / 7)
+
+
+def test_out_of_range_targets_are_ignored_and_shape_checked():
+    cm = ConfusionMatrix(2)
+    cm.update(torch.tensor([0, 1, 1]), torch.tensor([0, 5, 1]))
+    assert cm.mat.sum() == 2
+    with pytest.raises(ValueError, match="shape"):
+        cm.update(torch.zeros(2, 2), torch.zeros(3, 3))
+
+
+def test_boundary_band_widths():
+    label = torch.zeros(20, 20, dtype=torch.long)
+    label[:, 10:] = 1
+    band0 = boundary_band(label, 0)
+    assert band0[:, 9:11].all() and band0.sum() == 40
+    band3 = boundary_band(label, 3)
+    assert band3[:, 6:14].all() and band3.sum() == 20 * 8
+
+
+def test_boundary_iou_penalises_shifted_boundary_only_in_band():
+    target = torch.zeros(1, 32, 32, dtype=torch.long)
+    target[..., 16:] = 1
+    pred = torch.zeros_like(target)
+    pred[..., 18:] = 1  # boundary off by 2 px
+    b = BoundaryIoU(2, widths=(2, 10))
+    b.update(pred, target)
+    curve = b.compute()
+    assert curve["2"] < curve["10"] < 1.0
+
+
+def test_small_large_split():
+    assert class_split_by_share([0.5, 0.01, 0.3, 0.019]) == ([1, 3], [0, 2])
