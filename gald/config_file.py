@@ -20,7 +20,8 @@ DEFAULTS: dict[str, Any] = {
               "power": 0.9, "warmup_iters": 0},
     "loss": {"ohem": True, "thresh": 0.7, "min_kept_ratio": 0.0211, "aux_weight": 0.4},
     "train": {"seed": 0, "amp": True, "channels_last": "auto", "compile": False, "sync_bn": True,
-              "eval_every": 1000, "save_every": 500, "log_every": 10, "device": "auto"},
+              "eval_every": 1000, "save_every": 500, "log_every": 10, "device": "auto",
+              "tensorboard": False},
 }
 
 

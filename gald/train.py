@@ -108,6 +108,13 @@ class Trainer:
         self.sampler = ResumableSampler(len(self.train_set), self.batch, seed=tcfg["seed"], rank=dist_info.rank,
                                         world_size=dist_info.world_size)
         self.step, self.best_miou, self.stop_requested = 0, -1.0, False
+        self.tensorboard = None
+        if tcfg.get("tensorboard") and dist_info.is_main:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError as exc:
+                raise RuntimeError("train.tensorboard=true needs: pip install tensorboard") from exc
+            self.tensorboard = SummaryWriter(str(run_dir / "tensorboard"))
 
     # --- state -------------------------------------------------------------------------------------
     def metadata(self, metrics: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -138,9 +145,14 @@ class Trainer:
         self.log({"event": "resume", "from": str(snap)})
 
     def log(self, record: dict[str, Any]) -> None:
-        if self.dist.is_main:
-            with open(self.run_dir / "log.jsonl", "a") as f:
-                f.write(json.dumps({"step": self.step, "time": time.time(), **record}) + "\n")
+        if not self.dist.is_main:
+            return
+        with open(self.run_dir / "log.jsonl", "a") as f:
+            f.write(json.dumps({"step": self.step, "time": time.time(), **record}) + "\n")
+        if self.tensorboard is not None:
+            for k, v in record.items():
+                if isinstance(v, (int, float)) and k != "epoch":
+                    self.tensorboard.add_scalar(f"{record.get('event', 'train')}/{k}", v, self.step)
 
     # --- loop --------------------------------------------------------------------------------------
     def validate(self) -> float:
@@ -218,8 +230,17 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = Path(args.out or f"runs/{cfg['name']}")
     run_dir.mkdir(parents=True, exist_ok=True)
     trainer = Trainer(cfg, run_dir, dist_info, progress=not args.no_progress)
-    # SIGTERM (torchrun, schedulers) behaves like Ctrl-C: finish the step, snapshot, exit.
-    signal.signal(signal.SIGTERM, lambda *_: setattr(trainer, "stop_requested", True))
+    # Ctrl-C and SIGTERM (torchrun, schedulers) finish the current step, write a snapshot and exit, so the
+    # saved state is never from the middle of an optimizer step. A second Ctrl-C aborts at once.
+    def request_stop(signum, _frame):
+        if trainer.stop_requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        trainer.stop_requested = True
+        if dist_info.is_main:
+            print("\nstop requested: finishing this step and saving (Ctrl-C again to abort)", file=sys.stderr)
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
     if args.resume:
         trainer.resume()
     elif dist_info.is_main:
@@ -231,9 +252,9 @@ def main(argv: list[str] | None = None) -> int:
         cleanup(dist_info)
         return 3
     except KeyboardInterrupt:
-        if not trainer.stop_requested:  # Ctrl-C arrives mid-step: the step's state is consistent only up to now
-            trainer.save_snapshot()
-        print(f"interrupted at step {trainer.step}; resume with --resume --out {run_dir}", file=sys.stderr)
+        saved = "saved" if trainer.stop_requested else "aborted without saving"
+        print(f"interrupted at step {trainer.step} ({saved}); resume from the last snapshot with "
+              f"--resume --out {run_dir}", file=sys.stderr)
         cleanup(dist_info)
         return 130
     if dist_info.is_main:
