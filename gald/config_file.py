@@ -29,7 +29,7 @@ def _merge(base: dict, update: dict, where: str = "") -> dict:
     out = copy.deepcopy(base)
     for k, v in update.items():
         if k not in out:
-            raise ValueError(f"unknown config key {where}{k!r}; valid: {sorted(out)}")
+            raise ValueError(f"unknown config key {where + k!r}; valid: {sorted(out)}")
         out[k] = _merge(out[k], v, f"{where}{k}.") if isinstance(out[k], dict) and isinstance(v, dict) else v
     return out
 
