@@ -1,0 +1,12 @@
+"""GALD Studio: a Gradio app to look inside GALDNet (Li et al., BMVC 2019).
+
+    app.image_io     decode and validate uploads (images, ground-truth labels); no gradio
+    app.inference    Predictor: checkpoint -> cached per-image stage outputs (Fig. 4-5); no gradio
+    app.figures      pure numpy pictures: palette colouring, overlays, heatmaps, segments
+    app.plots        plotly figures and tables (dashboard, scatter, confusion matrix)
+    app.views        compose the pictures for one analysed image; no gradio
+    app.attribution  captum GradCAM / Integrated Gradients for a class and head
+    app.ui           build_demo(predictor) -> gr.Blocks (layout and event wiring only)
+
+`app.py` at the repository root is the launcher; nothing here builds a UI at import time.
+"""

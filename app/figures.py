@@ -1,0 +1,200 @@
+"""Pictures as pure numpy functions: palette colouring, overlays, heatmaps, disagreement maps, segments.
+
+All inputs and outputs are arrays (uint8 RGB images, (H, W) label maps with 255 = ignore, float maps
+in [0, 1]); no model, no gradio, no matplotlib. Cheap enough to rerun on every slider move.
+"""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+from PIL import Image
+
+IGNORE = 255
+# viridis, sampled at 9 points (matplotlib's data) and interpolated to 256 entries
+_VIRIDIS_ANCHORS = np.array([
+    [68, 1, 84], [71, 44, 122], [59, 81, 139], [44, 113, 142], [33, 144, 141],
+    [39, 173, 129], [92, 200, 99], [170, 220, 50], [253, 231, 37]], dtype=np.float64)
+VIRIDIS = np.stack([np.interp(np.linspace(0, 8, 256), np.arange(9), _VIRIDIS_ANCHORS[:, c])
+                    for c in range(3)], 1).round().astype(np.uint8)
+# disagreement colours (Fig. 5 discussion: where does LD fix or break GA?)
+GALD_RIGHT = (46, 204, 64)  # green: GALD right, GA wrong
+GA_RIGHT = (255, 65, 54)  # red: GA right, GALD wrong
+BOTH_WRONG = (255, 220, 0)  # yellow: they differ and both are wrong
+DIFFER = (240, 18, 190)  # magenta: they differ (no ground truth)
+
+
+def palette_lut(palette: np.ndarray | list) -> np.ndarray:
+    """(256, 3) lookup table: class id -> colour; ids without a colour (void, 255) -> black."""
+    lut = np.zeros((256, 3), dtype=np.uint8)
+    pal = np.asarray(palette, dtype=np.uint8).reshape(-1, 3)[:255]
+    lut[: len(pal)] = pal
+    return lut
+
+
+def colorize(labels: np.ndarray, palette: np.ndarray | list) -> np.ndarray:
+    """(H, W) class ids -> (H, W, 3) uint8 in palette colours."""
+    return palette_lut(palette)[labels]
+
+
+def blend(image: np.ndarray, colour: np.ndarray, alpha: float, where: np.ndarray | None = None) -> np.ndarray:
+    """alpha * colour + (1 - alpha) * image, optionally only where `where` is True."""
+    alpha = float(np.clip(alpha, 0.0, 1.0))
+    out = image.astype(np.float32) * (1.0 - alpha) + colour.astype(np.float32) * alpha
+    out = out.round().astype(np.uint8)
+    if where is not None:
+        out = np.where(where[..., None], out, image)
+    return out
+
+
+def label_overlay(image: np.ndarray, labels: np.ndarray, palette, alpha: float) -> np.ndarray:
+    """Prediction or ground truth over the image; ignored pixels keep the image."""
+    return blend(image, colorize(labels, palette), alpha, where=labels != IGNORE)
+
+
+def resize_map(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of a float map to (width, height)."""
+    if values.shape[::-1] == tuple(size):
+        return values.astype(np.float32)
+    img = Image.fromarray(values.astype(np.float32), mode="F")
+    return np.asarray(img.resize(size, Image.Resampling.BILINEAR))
+
+
+def apply_colormap(values: np.ndarray, vmin: float = 0.0, vmax: float = 1.0) -> np.ndarray:
+    """Float map -> viridis RGB (uint8)."""
+    span = max(vmax - vmin, 1e-12)
+    idx = np.clip((values - vmin) / span * 255.0, 0, 255).astype(np.uint8)
+    return VIRIDIS[idx]
+
+
+def heatmap_overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.6, vmin: float = 0.0,
+                    vmax: float = 1.0) -> np.ndarray:
+    """A (h, w) map upsampled onto the image and blended in viridis."""
+    h, w = image.shape[:2]
+    colour = apply_colormap(resize_map(heat, (w, h)), vmin, vmax)
+    return blend(image, colour, alpha)
+
+
+def heat_tile(heat: np.ndarray, width: int = 160, vmin: float = 0.0, vmax: float = 1.0) -> np.ndarray:
+    """Small colour-mapped thumbnail of a (h, w) map (aspect ratio kept)."""
+    h, w = heat.shape
+    size = (width, max(1, round(width * h / w)))
+    return apply_colormap(resize_map(heat, size), vmin, vmax)
+
+
+def disagreement(image: np.ndarray, ga: np.ndarray, gald: np.ndarray,
+                 label: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, float]]:
+    """Where GA and GALD differ, coloured by which is right (with ground truth) or magenta (without).
+
+    Agreeing pixels are shown as a dimmed grey image. Returns (picture, shares of all pixels).
+    """
+    grey = image.mean(2, keepdims=True).repeat(3, 2) * 0.45 + 40
+    out = grey.astype(np.uint8)
+    differ = ga != gald
+    stats = {"differ": float(differ.mean())}
+    if label is None:
+        out[differ] = DIFFER
+        return out, stats
+    valid = label != IGNORE
+    ga_ok, gald_ok = (ga == label) & valid, (gald == label) & valid
+    masks = {"gald_right": differ & gald_ok & ~ga_ok, "ga_right": differ & ga_ok & ~gald_ok,
+             "both_wrong": differ & valid & ~ga_ok & ~gald_ok}
+    for name, colour in (("gald_right", GALD_RIGHT), ("ga_right", GA_RIGHT), ("both_wrong", BOTH_WRONG)):
+        out[masks[name]] = colour
+        stats[name] = float(masks[name].mean())
+    out[differ & ~valid] = DIFFER
+    return out, stats
+
+
+def change_map(image: np.ndarray, before: np.ndarray, after: np.ndarray, palette, alpha: float = 0.8
+               ) -> np.ndarray:
+    """`after` coloured where it differs from `before`, the dimmed image elsewhere."""
+    dim = (image.astype(np.float32) * 0.5).astype(np.uint8)
+    return blend(dim, colorize(after, palette), alpha, where=before != after)
+
+
+# --------------------------------------------------------------------------- segments
+def connected_segments(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """4-connected components of equal labels, without scipy.
+
+    Row runs are found with numpy; runs touching vertically with the same label are merged with a
+    small union-find over run ids (a few thousand runs, not pixels). Returns (segment id map (H, W)
+    int32 in 0..S-1, class of each segment (S,)).
+    """
+    h, w = labels.shape
+    flat = labels.reshape(h, w)
+    starts = np.ones((h, w), dtype=bool)
+    starts[:, 1:] = flat[:, 1:] != flat[:, :-1]
+    run_id = np.cumsum(starts.ravel()).reshape(h, w) - 1
+    n_runs = int(run_id[-1, -1]) + 1
+    same = flat[1:] == flat[:-1]
+    pairs = np.unique(np.stack([run_id[:-1][same], run_id[1:][same]], 1), axis=0)
+    parent = list(range(n_runs))  # plain list: faster than numpy for scalar access
+
+    def find(a: int) -> int:
+        root = a
+        while parent[root] != root:
+            root = parent[root]
+        while parent[a] != root:
+            parent[a], a = root, parent[a]
+        return root
+
+    for a, b in pairs.tolist():
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    roots = np.array([find(i) for i in range(n_runs)])
+    _, seg_of_run = np.unique(roots, return_inverse=True)
+    seg = seg_of_run[run_id].astype(np.int32)
+    classes = np.zeros(int(seg.max()) + 1, dtype=np.int64)
+    classes[seg.ravel()] = flat.ravel()
+    return seg, classes
+
+
+def segment_mask_stats(pred: np.ndarray, mask_mean: np.ndarray, max_side: int = 240) -> dict[str, np.ndarray]:
+    """Mean LD mask per predicted segment vs segment area (Fig. 4's claim: M high inside large patterns).
+
+    Segments are found at most `max_side` pixels on the longer side (cost), areas are reported in
+    pixels of `pred`. Returns arrays `cls`, `area`, `mean_m` (one entry per segment).
+    """
+    h, w = pred.shape
+    factor = max(1, int(np.ceil(max(h, w) / max_side)))
+    small = pred[::factor, ::factor]
+    seg, classes = connected_segments(small)
+    m = resize_map(mask_mean, small.shape[::-1])
+    count = np.bincount(seg.ravel())
+    mean_m = np.bincount(seg.ravel(), weights=m.ravel()) / np.maximum(count, 1)
+    keep = classes != IGNORE
+    return {"cls": classes[keep], "area": count[keep] * float(factor * factor), "mean_m": mean_m[keep]}
+
+
+# --------------------------------------------------------------------------- legends
+def legend_html(class_names: list[str], palette, shares: np.ndarray | None = None) -> str:
+    """Class swatches in palette colours (optionally with the share of pixels per class)."""
+    items = []
+    for i, name in enumerate(class_names):
+        r, g, b = (int(v) for v in np.asarray(palette[i]).tolist())
+        share = "" if shares is None else f" <span class='gald-share'>{100 * float(shares[i]):.1f}%</span>"
+        items.append(f"<span class='gald-chip'><span class='gald-swatch' style='background:rgb({r},{g},{b})'>"
+                     f"</span>{html.escape(name)}{share}</span>")
+    return "<div class='gald-legend'>" + "".join(items) + "</div>"
+
+
+def colorbar_html(label: str, lo: str = "0", hi: str = "1") -> str:
+    stops = ", ".join(f"rgb({r},{g},{b})" for r, g, b in _VIRIDIS_ANCHORS.astype(int).tolist())
+    return (f"<div class='gald-colorbar'><span>{html.escape(label)}</span><span>{html.escape(lo)}</span>"
+            f"<span class='gald-bar' style='background:linear-gradient(to right, {stops})'></span>"
+            f"<span>{html.escape(hi)}</span></div>")
+
+
+def disagreement_legend_html(with_label: bool) -> str:
+    def chip(colour, text):
+        return (f"<span class='gald-chip'><span class='gald-swatch' style='background:rgb{colour}'></span>"
+                f"{html.escape(text)}</span>")
+
+    if not with_label:
+        return "<div class='gald-legend'>" + chip(DIFFER, "GA and GALD differ") + "</div>"
+    return ("<div class='gald-legend'>" + chip(GALD_RIGHT, "GALD right, GA wrong")
+            + chip(GA_RIGHT, "GA right, GALD wrong") + chip(BOTH_WRONG, "both wrong")
+            + chip(DIFFER, "differ on void") + "</div>")

@@ -1,0 +1,248 @@
+"""Predictor: checkpoint -> per-image stage outputs as numpy, computed once per image and cached.
+
+One analysis = two `gald.stage_outputs` passes (LD on, LD off; Section 3.2, Eq. 1-2) of the network
+at the checkpoint's inference scale. Logits are upsampled back to the image size before the argmax,
+as in evaluation. Everything the UI shows afterwards (overlays, mask channels, plots) is derived
+from the cached `Analysis`, so sliders and tab switches never run the network again.
+No gradio import: usable from scripts, tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+import gald
+
+try:  # Hugging Face ZeroGPU: the decorated function gets a GPU for its duration
+    import spaces  # type: ignore[import-not-found]
+
+    gpu = spaces.GPU
+except ImportError:  # everywhere else a no-op
+
+    def gpu(fn=None, **_kwargs):
+        return fn if fn is not None else (lambda f: f)
+
+
+DEFAULT_CHECKPOINT = "checkpoints/galdnet_r18_camvid"
+HEADS = ("fcn", "ga", "gald")  # Fig. 5 (b)-(d)
+HEAD_LOGITS = {"fcn": "logits_fcn", "ga": "logits_ga", "gald": "logits_gald"}
+HEAD_TITLES = {"fcn": "FCN", "ga": "GA", "gald": "GALD"}
+EXPORT_DIR = Path(tempfile.gettempdir()) / "gald_studio"
+
+
+@dataclass
+class Analysis:
+    """Everything derived from one forward pass of one image (numpy, CPU)."""
+
+    key: str
+    image: np.ndarray  # (H, W, 3) uint8, the analysed image
+    preds: dict[str, np.ndarray]  # head -> (H, W) uint8; "gald_ld_off": main head with LD disabled
+    mask: np.ndarray | None  # (C, h, w) float32, LD mask M at feature resolution (None: no LD)
+    stages: dict[str, np.ndarray]  # raw stages at network resolution (float16) for the .npz export
+    net_size: tuple[int, int]  # (h, w) of the network input
+    seconds: float = 0.0
+    notices: list[str] = field(default_factory=list)
+    memo: dict[str, Any] = field(default_factory=dict, repr=False)  # derived pictures, computed once
+
+    @property
+    def heads(self) -> list[str]:
+        return [h for h in HEADS if h in self.preds]
+
+    @property
+    def mask_mean(self) -> np.ndarray | None:
+        return None if self.mask is None else self.mask.mean(0)
+
+    @property
+    def channel_means(self) -> np.ndarray | None:
+        return None if self.mask is None else self.mask.mean((1, 2))
+
+
+def image_key(rgb: np.ndarray) -> str:
+    digest = hashlib.blake2b(rgb.tobytes(), digest_size=16)
+    digest.update(str(rgb.shape).encode())
+    return digest.hexdigest()
+
+
+def cpu_count() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+@gpu
+def run_network(model: gald.GALDNet, x: torch.Tensor, with_ld_off: bool) -> list[dict[str, torch.Tensor]]:
+    """The only place the network runs for an analysis (GPU-decorated on ZeroGPU)."""
+    device = next(model.parameters()).device
+    x = x.to(device)
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+    outs = []
+    with torch.inference_mode(), amp:
+        outs.append(gald.stage_outputs(model, x, ld_enabled=True))
+        if with_ld_off:
+            outs.append(gald.stage_outputs(model, x, ld_enabled=False))
+    return [{k: v.float().cpu() for k, v in o.items()} for o in outs]
+
+
+class Predictor:
+    """Load a checkpoint once; analyse images with an LRU cache keyed by the image content."""
+
+    def __init__(self, model: gald.GALDNet, meta: dict[str, Any], *, checkpoint_path: str | None = None,
+                 device: str | None = None, cache_size: int = 8) -> None:
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        if self.device.type == "cpu":
+            torch.set_num_threads(cpu_count())
+        self.model = model.to(self.device).eval()
+        self.meta = meta
+        self.checkpoint_path = checkpoint_path
+        cfg = model.config
+        self.num_classes = cfg.num_classes
+        names = meta.get("class_names") or [f"class {i}" for i in range(self.num_classes)]
+        self.class_names: list[str] = [str(n) for n in names]
+        palette = meta.get("palette") or _default_palette(self.num_classes)
+        self.palette = np.asarray(palette, dtype=np.uint8).reshape(-1, 3)[: self.num_classes]
+        norm = meta.get("normalization") or {}
+        self.mean = np.asarray(norm.get("mean", (0.485, 0.456, 0.406)), dtype=np.float32)
+        self.std = np.asarray(norm.get("std", (0.229, 0.224, 0.225)), dtype=np.float32)
+        self.scale = float((meta.get("inference") or {}).get("scale", 1.0))
+        self.void_id = meta.get("void_id")
+        self.has_ld = cfg.uses_ld and cfg.arrangement == "gald"
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, Analysis] = OrderedDict()
+        self._attr_cache: OrderedDict[tuple, Any] = OrderedDict()
+        self.token = uuid.uuid4().hex[:12]  # export folders never mix predictors (or processes)
+        self.lock = threading.RLock()  # hooks and LD switching mutate the model: one user at a time
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike = DEFAULT_CHECKPOINT, **kwargs) -> Predictor:
+        model, meta = gald.load_checkpoint(path)
+        return cls(model, meta, checkpoint_path=str(path), **kwargs)
+
+    # ----------------------------------------------------------------- description
+    @property
+    def description(self) -> str:
+        cfg = self.model.config
+        text = (f"{cfg.arrangement.upper()} · {cfg.backbone} OS{cfg.output_stride} · GA={cfg.ga} · "
+                f"LD={cfg.ld_downsample} · {self.num_classes} classes · input scale {self.scale:g} · "
+                f"{self.device.type.upper()}")
+        miou = (self.meta.get("metrics") or {}).get("miou")
+        if isinstance(miou, (int, float)):
+            text += f" · val mIoU {100 * miou:.1f}"
+        return text
+
+    def eval_paths(self) -> tuple[Path | None, list[Path]]:
+        """Evaluation JSON beside the checkpoint (`x.eval.json`) and `ablations/*.json` in its folder."""
+        if not self.checkpoint_path:
+            return None, []
+        stem = Path(self.checkpoint_path)
+        if stem.suffix in (".safetensors", ".json"):
+            stem = stem.with_suffix("")
+        return stem.with_name(stem.name + ".eval.json"), sorted((stem.parent / "ablations").glob("*.json"))
+
+    # ----------------------------------------------------------------- analysis
+    def preprocess(self, rgb: np.ndarray) -> torch.Tensor:
+        h, w = rgb.shape[:2]
+        if self.scale != 1.0:
+            size = (max(8, round(w * self.scale)), max(8, round(h * self.scale)))
+            rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR))
+        x = (rgb.astype(np.float32) / 255.0 - self.mean) / self.std
+        return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]
+
+    def cached(self, key: str) -> Analysis | None:
+        with self.lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+            return hit
+
+    def analyze(self, rgb: np.ndarray) -> Analysis:
+        """Stage outputs for one (H, W, 3) uint8 image; the network runs only on a cache miss."""
+        key = f"{image_key(rgb)}-s{self.scale:g}"
+        hit = self.cached(key)
+        if hit is not None:
+            return hit
+        t0 = time.perf_counter()
+        x = self.preprocess(rgb)
+        with self.lock:
+            outs = run_network(self.model, x, self.has_ld)
+        on = outs[0]
+        size = rgb.shape[:2]
+        heads = [h for h in HEADS if HEAD_LOGITS[h] in on]
+        logits = torch.cat([on[HEAD_LOGITS[h]] for h in heads] + ([outs[1]["logits_gald"]] if len(outs) > 1
+                                                                   else []))
+        big = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+        labels = big.argmax(1).to(torch.uint8).numpy()
+        preds = {h: labels[i] for i, h in enumerate(heads)}
+        if len(outs) > 1:
+            preds["gald_ld_off"] = labels[-1]
+        mask = on["M"][0].numpy().astype(np.float32) if "M" in on else None
+        stages = {k: v[0].numpy().astype(np.float16) for k, v in on.items()}
+        if len(outs) > 1:
+            stages["logits_gald_ld_off"] = outs[1]["logits_gald"][0].numpy().astype(np.float16)
+        analysis = Analysis(key=key, image=rgb, preds=preds, mask=mask, stages=stages,
+                            net_size=tuple(x.shape[-2:]), seconds=time.perf_counter() - t0)
+        with self.lock:
+            self._cache[key] = analysis
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return analysis
+
+    # ----------------------------------------------------------------- exports
+    def export(self, analysis: Analysis) -> tuple[str, str]:
+        """Write the GALD prediction as a palette PNG (index = class id) and all stages as .npz."""
+        folder = EXPORT_DIR / f"{self.token}-{analysis.key}"
+        png, npz = folder / "gald_prediction.png", folder / "gald_stages.npz"
+        if not (png.is_file() and npz.is_file()):
+            folder.mkdir(parents=True, exist_ok=True)
+            img = Image.fromarray(analysis.preds["gald" if "gald" in analysis.preds else analysis.heads[-1]], "P")
+            pal = np.zeros((256, 3), np.uint8)
+            pal[: len(self.palette)] = self.palette
+            img.putpalette(pal.ravel().tolist())
+            img.save(png, compress_level=1)
+            arrays = {f"pred_{k}": v for k, v in analysis.preds.items()} | analysis.stages
+            arrays["class_names"] = np.asarray(self.class_names)
+            arrays["palette"] = self.palette
+            np.savez(npz, **arrays)
+            (folder / "meta.json").write_text(json.dumps({"net_size": analysis.net_size}))
+        return str(png), str(npz)
+
+    # ----------------------------------------------------------------- attribution
+    def attribute(self, analysis: Analysis, head: str, class_index: int, method: str = "gradcam",
+                  n_steps: int = 8) -> np.ndarray:
+        """Cached captum heatmap (h, w) in [0, 1] for one (image, head, class, method)."""
+        from .attribution import attribute
+
+        key = (analysis.key, head, int(class_index), method, int(n_steps) if method == "ig" else 0)
+        with self.lock:
+            if key in self._attr_cache:
+                self._attr_cache.move_to_end(key)
+                return self._attr_cache[key]
+            x = self.preprocess(analysis.image).to(self.device)
+            heat = attribute(self.model, x, head, int(class_index), method=method, n_steps=int(n_steps))
+            self._attr_cache[key] = heat
+            while len(self._attr_cache) > 4 * self.cache_size:
+                self._attr_cache.popitem(last=False)
+        return heat
+
+
+def _default_palette(k: int) -> list[list[int]]:
+    """Distinct colours for checkpoints without a palette (golden-angle hues)."""
+    import colorsys
+
+    return [[round(255 * c) for c in colorsys.hsv_to_rgb((i * 0.618034) % 1.0, 0.65, 0.9)] for i in range(k)]

@@ -1,0 +1,202 @@
+"""Plotly figures and tables: the dashboard (evaluation JSONs), the mask-vs-segment-size scatter,
+per-image IoU and the confusion matrix. Pure functions of arrays / dicts; small figures (fast JSON).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+
+HEAD_COLOURS = {"fcn": "#9aa5b1", "ga": "#4c78a8", "gald": "#f58518", "gald_ld_off": "#b279a2"}
+HEAD_NAMES = {"fcn": "FCN", "ga": "GA", "gald": "GALD", "gald_ld_off": "GALD, LD off"}
+SMALL_CLASSES = ("Pole", "SignSymbol", "Fence", "Pedestrian", "Bicyclist")
+LARGE_CLASSES = ("Sky", "Building", "Road", "Pavement", "Tree", "Car")
+SMALL_SHARE = 0.02  # fallback split for other datasets: classes under 2% of the pixels are "small"
+FONT = dict(family="Inter, system-ui, sans-serif", size=12)
+
+
+def _layout(fig: go.Figure, title: str, height: int = 360, **kwargs) -> go.Figure:
+    fig.update_layout(title=dict(text=title, x=0.01, font=dict(size=14)), height=height, template="plotly_white",
+                      margin=dict(l=50, r=20, t=48, b=40), font=FONT,
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0), **kwargs)
+    return fig
+
+
+def rgb_hex(colour) -> str:
+    r, g, b = (int(v) for v in colour)
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+# --------------------------------------------------------------------------- per image
+def segment_scatter(stats: dict[str, np.ndarray], class_names: list[str], palette) -> go.Figure:
+    """Mean LD mask per predicted segment vs segment area (log x), one trace (colour) per class."""
+    fig = go.Figure()
+    for c, name in enumerate(class_names):
+        sel = stats["cls"] == c
+        if not sel.any():
+            continue
+        area, m = stats["area"][sel], stats["mean_m"][sel]
+        fig.add_trace(go.Scatter(
+            x=area.round(0).tolist(), y=m.round(4).tolist(), mode="markers", name=name,
+            marker=dict(color=rgb_hex(palette[c]), size=9, opacity=0.85, line=dict(width=0.6, color="#333")),
+            hovertemplate=f"{name}<br>area %{{x:.0f}} px<br>mean M %{{y:.3f}}<extra></extra>"))
+    if len(stats["area"]) > 2:  # a least-squares trend on log area
+        x, y = np.log10(np.maximum(stats["area"], 1)), stats["mean_m"]
+        if np.ptp(x) > 0:
+            slope, icpt = np.polyfit(x, y, 1)
+            xs = np.array([x.min(), x.max()])
+            fig.add_trace(go.Scatter(x=(10 ** xs).tolist(), y=(slope * xs + icpt).tolist(), mode="lines",
+                                     name=f"trend ({slope:+.3f} per decade)",
+                                     line=dict(color="#222", dash="dash", width=1.5), hoverinfo="skip"))
+    _layout(fig, "LD mask inside each predicted segment vs its size", height=400)
+    fig.update_xaxes(type="log", title="segment area (pixels, log scale)")
+    fig.update_yaxes(title="mean of M over channels and segment")
+    return fig
+
+
+def confusion_figure(mat: np.ndarray, class_names: list[str]) -> go.Figure:
+    """Row-normalised confusion matrix (rows = ground truth), counts on hover."""
+    mat = np.asarray(mat, dtype=np.float64)
+    rows = mat.sum(1, keepdims=True)
+    norm = np.divide(mat, rows, out=np.zeros_like(mat), where=rows > 0)
+    text = [[f"{v:.0%}" if v >= 0.01 else "" for v in row] for row in norm]
+    fig = go.Figure(go.Heatmap(
+        z=norm.round(4).tolist(), x=class_names, y=class_names, text=text, texttemplate="%{text}",
+        customdata=mat.astype(np.int64).tolist(), colorscale="Blues", zmin=0, zmax=1,
+        colorbar=dict(title="share", thickness=12),
+        hovertemplate="truth %{y}<br>predicted %{x}<br>%{customdata} px (%{z:.1%} of the row)<extra></extra>"))
+    _layout(fig, "GALD confusion matrix on this image (rows: ground truth)", height=460)
+    fig.update_yaxes(autorange="reversed", title="ground truth")
+    fig.update_xaxes(title="prediction", tickangle=-40)
+    return fig
+
+
+def image_iou_table(results: dict[str, dict[str, Any]], class_names: list[str], shares: np.ndarray
+                    ) -> tuple[list[str], list[list[Any]]]:
+    """(headers, rows): per-class IoU (%) of each head on the current image; '-' where undefined."""
+    heads = list(results)
+    headers = ["class", "GT share %"] + [f"{HEAD_NAMES.get(h, h)} IoU %" for h in heads]
+    rows = []
+    for c, name in enumerate(class_names):
+        row: list[Any] = [name, round(100 * float(shares[c]), 2)]
+        for h in heads:
+            v = results[h]["per_class_iou"][c]
+            row.append("-" if v is None or not np.isfinite(v) else round(100 * float(v), 1))
+        rows.append(row)
+    rows.append(["mIoU", 100.0] + [round(100 * float(results[h]["miou"]), 1) for h in heads])
+    rows.append(["pixel accuracy", 100.0] + [round(100 * float(results[h]["pixel_accuracy"]), 1) for h in heads])
+    return headers, rows
+
+
+# --------------------------------------------------------------------------- evaluation files
+def load_json(path: Path | None) -> tuple[dict[str, Any] | None, str | None]:
+    """(data, problem): a missing file is not a problem worth an error, a broken one is reported."""
+    if path is None or not Path(path).is_file():
+        return None, None
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return None, f"could not read {path}: {exc}"
+    if not isinstance(data, dict) or not isinstance(data.get("heads"), dict):
+        return None, f"{path} has no \"heads\" section"
+    return data, None
+
+
+def _head_order(heads: dict) -> list[str]:
+    return [h for h in ("fcn", "ga", "gald") if h in heads] + [h for h in heads if h not in ("fcn", "ga", "gald")]
+
+
+def _class_iou(head: dict, name: str, index: int) -> float | None:
+    per = head.get("per_class_iou")
+    if isinstance(per, dict):
+        v = per.get(name)
+    elif isinstance(per, list) and index < len(per):
+        v = per[index]
+    else:
+        v = None
+    return float(v) if isinstance(v, (int, float)) and np.isfinite(v) else None
+
+
+def iou_bars(ev: dict[str, Any], class_names: list[str]) -> go.Figure:
+    fig = go.Figure()
+    for h in _head_order(ev["heads"]):
+        ious = [_class_iou(ev["heads"][h], n, i) for i, n in enumerate(class_names)]
+        miou = ev["heads"][h].get("miou")
+        label = HEAD_NAMES.get(h, h) + (f" (mIoU {100 * miou:.1f})" if isinstance(miou, (int, float)) else "")
+        fig.add_trace(go.Bar(x=class_names, y=[None if v is None else round(100 * v, 2) for v in ious],
+                             name=label, marker_color=HEAD_COLOURS.get(h)))
+    _layout(fig, "Per-class IoU on the validation set, by head", barmode="group")
+    fig.update_yaxes(title="IoU (%)", range=[0, 100])
+    return fig
+
+
+def split_classes(class_names: list[str], shares: dict[str, float] | None) -> tuple[list[str], list[str]]:
+    """Small vs large classes: the CamVid lists when the names match, else pixel share < 2%."""
+    if set(SMALL_CLASSES) | set(LARGE_CLASSES) <= set(class_names):
+        return list(SMALL_CLASSES), list(LARGE_CLASSES)
+    if not shares:
+        return [], list(class_names)
+    small = [n for n in class_names if float(shares.get(n, 1.0)) < SMALL_SHARE]
+    return small, [n for n in class_names if n not in small]
+
+
+def small_large_table(ev: dict[str, Any], class_names: list[str]) -> tuple[list[str], list[list[Any]]]:
+    small, large = split_classes(class_names, ev.get("class_pixel_share"))
+    headers = ["head", f"small classes mIoU % ({len(small)})", f"large classes mIoU % ({len(large)})",
+               "all classes mIoU %"]
+    rows = []
+    for h in _head_order(ev["heads"]):
+        head = ev["heads"][h]
+
+        def mean(names, head=head):
+            vals = [_class_iou(head, n, class_names.index(n)) for n in names if n in class_names]
+            vals = [v for v in vals if v is not None]
+            return round(100 * float(np.mean(vals)), 1) if vals else "-"
+
+        miou = head.get("miou")
+        rows.append([HEAD_NAMES.get(h, h), mean(small), mean(large),
+                     round(100 * miou, 1) if isinstance(miou, (int, float)) else mean(class_names)])
+    return headers, rows
+
+
+def boundary_curves(ev: dict[str, Any]) -> go.Figure | None:
+    bands = ev.get("boundary_iou")
+    if not isinstance(bands, dict) or not bands:
+        return None
+    fig = go.Figure()
+    for h in _head_order(bands):
+        pts = sorted((float(k), float(v)) for k, v in bands[h].items() if isinstance(v, (int, float)))
+        fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[round(100 * p[1], 2) for p in pts], mode="lines+markers",
+                                 name=HEAD_NAMES.get(h, h), line=dict(color=HEAD_COLOURS.get(h), width=2.5)))
+    _layout(fig, "Boundary-band mIoU: pixels within d px of a class boundary")
+    fig.update_xaxes(title="band width d (pixels)")
+    fig.update_yaxes(title="mIoU in band (%)")
+    return fig
+
+
+def ablation_rows(ablations: list[tuple[str, dict[str, Any]]]) -> tuple[list[str], list[list[Any]]]:
+    headers = ["ablation", "FCN mIoU %", "GA mIoU %", "GALD mIoU %"]
+    rows = []
+    for name, ev in ablations:
+        heads = ev.get("heads", {})
+        cells = []
+        for h in ("fcn", "ga", "gald"):
+            v = heads.get(h, {}).get("miou") if isinstance(heads.get(h), dict) else None
+            cells.append(round(100 * v, 1) if isinstance(v, (int, float)) else "-")
+        rows.append([str(ev.get("name") or name), *cells])
+    return headers, rows
+
+
+def ablation_bars(rows: list[list[Any]]) -> go.Figure:
+    names = [r[0] for r in rows]
+    main = [r[3] if r[3] != "-" else (r[2] if r[2] != "-" else r[1]) for r in rows]
+    fig = go.Figure(go.Bar(x=[None if v == "-" else v for v in main], y=names, orientation="h",
+                           marker_color=HEAD_COLOURS["gald"], text=[str(v) for v in main], textposition="auto"))
+    _layout(fig, "Ablations: mIoU of the main head", height=max(220, 60 + 34 * len(rows)))
+    fig.update_xaxes(title="mIoU (%)")
+    fig.update_yaxes(autorange="reversed")
+    return fig

@@ -1,0 +1,289 @@
+"""`build_demo(predictor) -> gr.Blocks`: layout and event wiring only (logic lives in app.views & co).
+
+Tabs follow the paper: Stages (Fig. 5), Masks (Fig. 4), Dashboard (evaluation JSONs + this image),
+Attribution (captum). Every event has an API name for gradio_client: analyze, overlay, channel,
+attribute, dashboard. Per-session state holds the analysed image (key, pixels, label); the stage
+outputs themselves live in the Predictor's LRU cache, so sliders never rerun the network.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from . import figures, image_io, plots, views
+from .inference import HEAD_TITLES, Predictor
+
+log = logging.getLogger(__name__)
+EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
+UPLOAD_TYPES = [".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"]
+MAX_FILE_SIZE = "25mb"
+QUEUE_SIZE = 16
+DEFAULT_ALPHA = 0.6
+EXAMPLE_NOTES = {"07959": "cars, pedestrians", "07987": "bicyclist", "08029": "poles, signs",
+                 "08045": "parked cars", "08093": "pedestrians, signs", "08101": "pedestrians, bicyclists",
+                 "08131": "bicyclist, fence"}
+CSS = """
+.gald-legend {display:flex; flex-wrap:wrap; gap:6px 14px; font-size:13px; padding:4px 2px;}
+.gald-chip {display:inline-flex; align-items:center; gap:6px; white-space:nowrap;}
+.gald-swatch {width:14px; height:14px; border-radius:3px; border:1px solid rgba(0,0,0,.25); display:inline-block;}
+.gald-share {color:#6b7280; font-size:11px;}
+.gald-colorbar {display:flex; align-items:center; gap:8px; font-size:12px; color:#4b5563;}
+.gald-bar {width:180px; height:10px; border-radius:3px; display:inline-block;}
+#gald-header h1 {margin-bottom:0;}
+#gald-summary {min-height:64px;}
+"""
+
+
+def launch_options() -> dict[str, Any]:
+    """Keyword arguments for `demo.launch` shared by app.py and the tests (Gradio 6: theme/css live here)."""
+    return {"max_file_size": MAX_FILE_SIZE, "allowed_paths": [str(EXAMPLES_DIR)], "share": False,
+            "theme": gr.themes.Soft(primary_hue="orange", neutral_hue="slate"), "css": CSS,
+            "footer_links": ["api", "gradio"]}
+
+
+def _error(message: str, title: str = "Cannot use this upload") -> gr.Error:
+    safe = message.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")  # the modal renders HTML
+    return gr.Error(safe, title=title, duration=None, print_exception=False)
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=headers)
+
+
+def example_rows() -> tuple[list[list[str]], list[str]]:
+    rows, labels = [], []
+    for img in sorted(EXAMPLES_DIR.glob("*.png")):
+        if img.stem.endswith("_label"):
+            continue
+        lab = img.with_name(img.stem + "_label.png")
+        rows.append([str(img), str(lab) if lab.is_file() else None])
+        frame = img.stem.rsplit("_", 1)[-1]
+        labels.append(f"CamVid {frame} · {EXAMPLE_NOTES.get(frame, 'street scene')}")
+    return rows, labels
+
+
+def dashboard_values(pred: Predictor) -> tuple[Any, ...]:
+    """(note, IoU bars, small/large table, boundary curves, ablation table, ablation bars)."""
+    path, ablation_paths = pred.eval_paths()
+    ev, problem = plots.load_json(path)
+    ablations = []
+    for p in ablation_paths:
+        data, _ = plots.load_json(p)
+        if data is not None:
+            ablations.append((p.stem, data))
+    names = pred.class_names
+    if ev is None:
+        note = problem or f"No evaluation JSON found (looked for `{path}`). Run the evaluation to fill this tab."
+        sl, iou, curves = _table(["head"], []), None, None
+    else:
+        note = f"Validation results from `{path}`" + (f" ({ev['split']} split)." if "split" in ev else ".")
+        iou, curves = plots.iou_bars(ev, names), plots.boundary_curves(ev)
+        sl = _table(*plots.small_large_table(ev, names))
+    if ablations:
+        headers, rows = plots.ablation_rows(ablations)
+        abl_table, abl_plot = _table(headers, rows), plots.ablation_bars(rows)
+    else:
+        abl_table, abl_plot = _table(["ablation"], []), None
+        note += f" No ablation JSONs in `{path.parent / 'ablations' if path else 'checkpoints/ablations'}`."
+    return note, iou, sl, curves, abl_table, abl_plot
+
+
+def build_demo(pred: Predictor) -> gr.Blocks:
+    names = pred.class_names
+    heads = [h for h in ("gald", "ga", "fcn") if h in _available_heads(pred)]
+    has_mask = pred.has_ld
+    n_channels = pred.model.config.mid_channels if has_mask else 1
+    default_class = next((n for n in ("Pedestrian", "Bicyclist", "Pole") if n in names), names[0])
+
+    def session(state: dict | None):
+        if not state:
+            raise _error("Analyze an image first (upload one or pick an example).", title="No image yet")
+        analysis = pred.cached(state["key"]) or pred.analyze(state["rgb"])  # re-run only if evicted
+        return analysis, state.get("label")
+
+    def analyze(image_path, label_path, alpha=DEFAULT_ALPHA, channel=0):
+        if not image_path:
+            raise _error("Upload an image or pick an example first.", title="No image")
+        try:
+            loaded = image_io.load_image(image_path)
+            notices = list(loaded.notices)
+            label = None
+            if label_path:
+                label = image_io.load_label(label_path, num_classes=pred.num_classes, palette=pred.palette,
+                                            image_size=loaded.size, original_size=loaded.original_size,
+                                            void_id=pred.void_id, notices=notices)
+            out = views.full_analysis(pred, loaded.rgb, label, alpha=alpha, channel=channel, notices=notices)
+        except image_io.InputError as exc:
+            raise _error(str(exc)) from None
+        except Exception as exc:  # keep serving; never show a stack trace
+            log.exception("analysis failed")
+            raise _error(f"Analysis failed ({type(exc).__name__}): {exc}", title="Analysis failed") from None
+        for n in notices:
+            gr.Warning(n)
+        s, m, met = out["stages"], out["masks"], out["metrics"]
+        state = {"key": out["analysis"].key, "rgb": loaded.rgb, "label": label}
+        iou = _table(met["headers"], met["rows"])
+        return (state, out["summary"], out["legend"], s["input"], s["fcn"], s["ga"], s["gald"], s["gt"],
+                *out["disagreement"], figures.disagreement_legend_html(label is not None),
+                s["ld_on"], s["ld_off"], *out["ld"], m["mean"], m["text"], *out["channel"], m["gallery"],
+                m["scatter"], iou, met["confusion"], out["files"][0], out["files"][1])
+
+    def analyze_example(image_path, label_path):
+        return analyze(image_path, label_path, DEFAULT_ALPHA, 0) + (DEFAULT_ALPHA, 0)
+
+    def overlay(state, alpha):
+        analysis, label = session(state)
+        s = views.stage_images(pred, analysis, label, alpha)
+        return s["fcn"], s["ga"], s["gald"], s["gt"], s["ld_on"], s["ld_off"]
+
+    def channel(state, c):
+        analysis, _ = session(state)
+        return views.channel_view(analysis, c)
+
+    def attribute(state, head, class_name, method, steps):
+        analysis, _ = session(state)
+        if head not in analysis.heads:
+            raise _error(f"unknown head {head!r}; valid: {analysis.heads}", title="Bad request")
+        if class_name not in names:
+            raise _error(f"unknown class {class_name!r}; valid: {names}", title="Bad request")
+        if method not in ("gradcam", "ig"):
+            raise _error(f"unknown method {method!r}; valid: ['gradcam', 'ig']", title="Bad request")
+        c = names.index(class_name)
+        heat = pred.attribute(analysis, head, c, method, int(steps))
+        d = views.display(analysis, None)
+        share = float((analysis.preds[head] == c).mean())
+        target = (f"the mean {class_name} logit over the {100 * share:.2f}% of pixels the {HEAD_TITLES[head]} "
+                  f"head predicts as {class_name}" if share > 0 else
+                  f"the mean {class_name} logit over the whole image (the head predicts no {class_name})")
+        how = "GradCAM on backbone.layer4" if method == "gradcam" else f"Integrated Gradients ({int(steps)} steps)"
+        return figures.heatmap_overlay(d.image, heat, 0.6), f"{how}, target: {target}."
+
+    with gr.Blocks(title="GALD Studio") as demo:
+        state = gr.State(None)
+        gr.Markdown("# GALD Studio\nLook inside **GALDNet** — *Global Aggregation then Local Distribution in "
+                    "Fully Convolutional Networks* (Li et al., BMVC 2019): what the FCN, GA and GALD heads "
+                    f"see, and where the LD mask M puts global context.  \n`{pred.description}`",
+                    elem_id="gald-header")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                image_file = gr.File(label="Image (PNG, JPEG, WebP, BMP, TIFF)", file_types=UPLOAD_TYPES,
+                                     elem_id="gald-image-upload", height=120)
+                label_file = gr.File(label="Ground truth, optional (class-id PNG or palette colours)",
+                                     file_types=UPLOAD_TYPES, elem_id="gald-label-upload", height=120)
+                run = gr.Button("Analyze", variant="primary", elem_id="gald-analyze")
+            with gr.Column(scale=4):
+                rows, labels = example_rows()
+                examples_slot = gr.Column()
+            with gr.Column(scale=3):
+                summary = gr.Markdown("Upload an image or pick an example, then **Analyze**.",
+                                      elem_id="gald-summary")
+                legend = gr.HTML(figures.legend_html(names, pred.palette))
+                with gr.Row():
+                    dl_png = gr.DownloadButton("Prediction PNG", size="sm")
+                    dl_npz = gr.DownloadButton("Stage arrays (.npz)", size="sm")
+        with gr.Tabs():
+            with gr.Tab("Stages", id="stages"):
+                gr.Markdown("### Predictions at each stage (Fig. 5)\nFCN = backbone feature F, GA = after global "
+                            "aggregation, GALD = after local distribution (the model's main head).")
+                alpha = gr.Slider(0, 1, value=DEFAULT_ALPHA, step=0.05, label="Overlay opacity")
+                with gr.Row():
+                    img_kw = dict(format="png", interactive=False, height=230, buttons=["download", "fullscreen"])
+                    st_in = gr.Image(label="Input", **img_kw)
+                    st_fcn = gr.Image(label="FCN head", elem_id="gald-stage-fcn", **img_kw)
+                    st_ga = gr.Image(label="GA head", elem_id="gald-stage-ga", **img_kw)
+                    st_gald = gr.Image(label="GALD head", elem_id="gald-stage-gald", **img_kw)
+                    st_gt = gr.Image(label="Ground truth", **img_kw)
+                with gr.Row(equal_height=False):
+                    with gr.Column():
+                        gr.Markdown("### Where GA and GALD disagree")
+                        dis_img = gr.Image(label="GA vs GALD", **img_kw)
+                        dis_legend = gr.HTML(figures.disagreement_legend_html(True))
+                        dis_text = gr.Markdown()
+                    with gr.Column(scale=2):
+                        gr.Markdown("### Main head with LD on vs off (F_GALD := F_GA)")
+                        with gr.Row():
+                            ld_on = gr.Image(label="LD on", **img_kw)
+                            ld_off = gr.Image(label="LD off", **img_kw)
+                            ld_change = gr.Image(label="Changed pixels (LD off)", **img_kw)
+                        ld_text = gr.Markdown()
+            with gr.Tab("Masks", id="masks"):
+                gr.Markdown("### The LD mask M (Eq. 1, Fig. 4)\nM ∈ [0, 1] re-weights each channel of F_GA at "
+                            "each position. GALD should keep global context inside large patterns (high M) "
+                            "and suppress it on small ones.")
+                gr.HTML(figures.colorbar_html("M"))
+                with gr.Row(equal_height=False):
+                    with gr.Column():
+                        mask_mean = gr.Image(label="Mean of M over channels", elem_id="gald-mask-mean", **img_kw)
+                        mask_text = gr.Markdown()
+                    with gr.Column():
+                        ch_slider = gr.Slider(0, max(n_channels - 1, 1), value=0, step=1, label="Mask channel",
+                                              elem_id="gald-channel-slider", interactive=has_mask)
+                        ch_img = gr.Image(label="Channel of M", elem_id="gald-channel-image", **img_kw)
+                        ch_text = gr.Markdown(elem_id="gald-channel-text")
+                gallery = gr.Gallery(label=f"Top / bottom {views.TOP_K} channels by mean M", columns=6,
+                                     height="auto", format="png", object_fit="contain", allow_preview=True)
+                scatter = gr.Plot(label="Mean M per predicted segment vs segment area", elem_id="gald-scatter")
+            with gr.Tab("Dashboard", id="dashboard"):
+                note, iou_fig, sl_tab, curves, abl_tab, abl_fig = dashboard_values(pred)
+                gr.Markdown("### Checkpoint evaluation")
+                dash_note = gr.Markdown(note)
+                dash_iou = gr.Plot(iou_fig, label="Per-class IoU by head")
+                with gr.Row(equal_height=False):
+                    dash_sl = gr.Dataframe(sl_tab, label="Small vs large classes", interactive=False)
+                    dash_curves = gr.Plot(curves, label="Boundary-band IoU")
+                with gr.Row(equal_height=False):
+                    dash_abl = gr.Dataframe(abl_tab, label="Ablations", interactive=False)
+                    dash_abl_fig = gr.Plot(abl_fig, label="Ablation mIoU")
+                reload = gr.Button("Reload evaluation files", size="sm")
+                gr.Markdown("### This image (needs ground truth)")
+                with gr.Row(equal_height=False):
+                    img_iou = gr.Dataframe(label="Per-class IoU on this image", interactive=False)
+                    confusion = gr.Plot(label="Confusion matrix")
+            with gr.Tab("Attribution", id="attribution"):
+                gr.Markdown("### Which pixels drive a class? (captum)\nTarget: the mean logit of the class over "
+                            "the pixels the chosen head predicts as that class.")
+                with gr.Row():
+                    at_head = gr.Radio([(HEAD_TITLES[h], h) for h in heads], value=heads[0], label="Head")
+                    at_class = gr.Dropdown(names, value=default_class, label="Class")
+                    at_method = gr.Radio([("GradCAM (fast)", "gradcam"), ("Integrated Gradients (slow)", "ig")],
+                                         value="gradcam", label="Method")
+                    at_steps = gr.Slider(2, 32, value=8, step=1, label="IG steps")
+                at_run = gr.Button("Explain", variant="primary")
+                with gr.Row():
+                    at_img = gr.Image(label="Attribution", elem_id="gald-attribution", **img_kw | {"height": 360})
+                    at_text = gr.Markdown()
+
+        outputs = [state, summary, legend, st_in, st_fcn, st_ga, st_gald, st_gt, dis_img, dis_text, dis_legend,
+                   ld_on, ld_off, ld_change, ld_text, mask_mean, mask_text, ch_img, ch_text, gallery, scatter,
+                   img_iou, confusion, dl_png, dl_npz]
+        run.click(analyze, [image_file, label_file, alpha, ch_slider], outputs, api_name="analyze",
+                  concurrency_limit=1)
+        with examples_slot:
+            gr.Examples(rows, [image_file, label_file], outputs + [alpha, ch_slider], fn=analyze_example,
+                        run_on_click=True, cache_examples=False, example_labels=labels,
+                        label="Examples: CamVid validation frames with ground truth", examples_per_page=8)
+        alpha.input(overlay, [state, alpha], [st_fcn, st_ga, st_gald, st_gt, ld_on, ld_off], api_name="overlay",
+                    show_progress="hidden", trigger_mode="always_last")
+        ch_slider.input(channel, [state, ch_slider], [ch_img, ch_text], api_name="channel", show_progress="hidden",
+                        trigger_mode="always_last")
+        at_run.click(attribute, [state, at_head, at_class, at_method, at_steps], [at_img, at_text],
+                     api_name="attribute", concurrency_limit=1)
+        reload.click(lambda: dashboard_values(pred), None,
+                     [dash_note, dash_iou, dash_sl, dash_curves, dash_abl, dash_abl_fig], api_name="dashboard")
+    demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=2)
+    return demo
+
+
+def _available_heads(pred: Predictor) -> list[str]:
+    cfg = pred.model.config
+    heads = ["gald"]
+    if cfg.probes:
+        heads.append("fcn")
+        if cfg.uses_ga:
+            heads.append("ga")
+    return heads

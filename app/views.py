@@ -1,0 +1,191 @@
+"""Everything shown for one analysed image, composed from the cached `Analysis` (no network, no gradio).
+
+Stages (Fig. 5: input | FCN | GA | GALD | ground truth), the GA-vs-GALD disagreement, LD on vs off,
+the LD mask (Fig. 4: mean over channels, single channels, top/bottom channels, mask vs segment size)
+and per-image metrics. `full_analysis` is what the UI's `analyze` endpoint and the benchmark call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+import gald
+
+from . import figures, plots
+from .inference import HEAD_TITLES, Analysis, Predictor
+
+DISPLAY_MAX_SIDE = 640  # pictures larger than this are shown downscaled (cheaper PNGs)
+TOP_K = 6
+
+
+@dataclass
+class Display:
+    image: np.ndarray
+    preds: dict[str, np.ndarray]
+    label: np.ndarray | None
+
+
+def display(analysis: Analysis, label: np.ndarray | None) -> Display:
+    """Image, predictions and label at display resolution (memoised on the analysis)."""
+    h, w = analysis.image.shape[:2]
+    step = max(1, int(np.ceil(max(h, w) / DISPLAY_MAX_SIDE)))
+    memo = analysis.memo.get("display")
+    if memo is None:
+        image = analysis.image
+        if step > 1:
+            image = np.asarray(Image.fromarray(image).resize((w // step, h // step), Image.Resampling.BOX))
+        preds = {k: v[::step, ::step][: image.shape[0], : image.shape[1]] for k, v in analysis.preds.items()}
+        memo = analysis.memo["display"] = (image, preds)
+    image, preds = memo
+    if label is not None:
+        label = label[::step, ::step][: image.shape[0], : image.shape[1]]
+    return Display(image, preds, label)
+
+
+def stage_images(pred: Predictor, analysis: Analysis, label: np.ndarray | None, alpha: float
+                 ) -> dict[str, np.ndarray | None]:
+    """Overlays for the stage row and the LD on/off pair (the `overlay` endpoint)."""
+    d = display(analysis, label)
+    out: dict[str, np.ndarray | None] = {"input": d.image}
+    for head in ("fcn", "ga", "gald"):
+        p = d.preds.get(head)
+        out[head] = None if p is None else figures.label_overlay(d.image, p, pred.palette, alpha)
+    out["gt"] = None if d.label is None else figures.label_overlay(d.image, d.label, pred.palette, alpha)
+    off = d.preds.get("gald_ld_off")
+    out["ld_on"] = out["gald"] if off is not None else None
+    out["ld_off"] = None if off is None else figures.label_overlay(d.image, off, pred.palette, alpha)
+    return out
+
+
+def disagreement_view(analysis: Analysis, label: np.ndarray | None) -> tuple[np.ndarray | None, str]:
+    d = display(analysis, label)
+    if "ga" not in d.preds or "gald" not in d.preds:
+        return None, "This model has no GA head, so there is nothing to compare."
+    pic, s = figures.disagreement(d.image, d.preds["ga"], d.preds["gald"], d.label)
+    text = f"GA and GALD predict different classes on **{100 * s['differ']:.2f}%** of the pixels."
+    if d.label is not None:
+        text += (f" Of all pixels, GALD is right where GA is wrong on **{100 * s['gald_right']:.2f}%**, GA is "
+                 f"right where GALD is wrong on **{100 * s['ga_right']:.2f}%**, both are wrong on "
+                 f"**{100 * s['both_wrong']:.2f}%**.")
+    else:
+        text += " Add a ground-truth label to see which head is right."
+    return pic, text
+
+
+def ld_view(pred: Predictor, analysis: Analysis) -> tuple[np.ndarray | None, str]:
+    """Main-head pixels whose class changes when LD is switched off (F_GALD := F_GA, Eq. 2 with M = 0)."""
+    d = display(analysis, None)
+    on, off = d.preds.get("gald"), d.preds.get("gald_ld_off")
+    if on is None or off is None:
+        return None, "This model has no LD module (arrangement without GA-then-LD)."
+    pic = figures.change_map(d.image, on, off, pred.palette)
+    full_on, full_off = analysis.preds["gald"], analysis.preds["gald_ld_off"]
+    changed = full_on != full_off
+    text = f"Switching LD off changes the main head on **{100 * changed.mean():.2f}%** of the pixels"
+    if changed.any():
+        k = pred.num_classes
+        gained = np.bincount(full_off[changed], minlength=k)[:k]
+        lost = np.bincount(full_on[changed], minlength=k)[:k]
+        top = [f"{pred.class_names[c]} ({100 * lost[c] / changed.size:.2f}% → other)" for c in
+               np.argsort(-lost)[:3] if lost[c]]
+        grew = [f"{pred.class_names[c]}" for c in np.argsort(-gained)[:3] if gained[c]]
+        text += f"; LD-on classes that change most: {', '.join(top)}; without LD they become mostly {', '.join(grew)}"
+    return pic, text + ". Shown: the LD-off prediction where it differs from LD on."
+
+
+def channel_view(analysis: Analysis, channel: int, alpha: float = 0.65) -> tuple[np.ndarray | None, str]:
+    """One channel of the LD mask M over the image (the `channel` endpoint)."""
+    if analysis.mask is None:
+        return None, "This model has no LD mask."
+    c = int(np.clip(int(channel), 0, analysis.mask.shape[0] - 1))
+    d = display(analysis, None)
+    m = analysis.mask[c]
+    means = analysis.channel_means
+    rank = int((means > means[c]).sum()) + 1
+    pic = figures.heatmap_overlay(d.image, m, alpha)
+    text = (f"Channel **{c}** of {analysis.mask.shape[0]}: mean M = **{means[c]:.3f}** (rank {rank} by mean), "
+            f"min {m.min():.3f}, max {m.max():.3f}.")
+    return pic, text
+
+
+def mask_views(pred: Predictor, analysis: Analysis, alpha: float = 0.65) -> dict[str, Any]:
+    """Mean LD mask heatmap, top/bottom channels, mask-vs-segment-size scatter and a summary line."""
+    if analysis.mask is None:
+        return {"mean": None, "gallery": [], "scatter": None, "text": "This model has no LD mask."}
+    d = display(analysis, None)
+    mean = analysis.mask_mean
+    means = analysis.channel_means
+    order = np.argsort(-means)
+    gallery = [(figures.heat_tile(analysis.mask[c]), f"top {i + 1}: ch {c} · mean {means[c]:.2f}")
+               for i, c in enumerate(order[:TOP_K])]
+    gallery += [(figures.heat_tile(analysis.mask[c]), f"bottom {i + 1}: ch {c} · mean {means[c]:.2f}")
+                for i, c in enumerate(order[::-1][:TOP_K])]
+    stats = figures.segment_mask_stats(analysis.preds["gald"], mean)
+    scatter = plots.segment_scatter(stats, pred.class_names, pred.palette)
+    corr = np.nan
+    if len(stats["area"]) > 2 and np.ptp(stats["mean_m"]) > 0:
+        corr = float(np.corrcoef(np.log10(np.maximum(stats["area"], 1)), stats["mean_m"])[0, 1])
+    text = (f"Mean of M over all channels and pixels: **{mean.mean():.3f}** (channel means "
+            f"{means.min():.3f} – {means.max():.3f}). {len(stats['area'])} predicted segments; correlation "
+            f"of mean M with log segment area: **{corr:+.2f}** (the paper expects M to be high inside large "
+            f"patterns and low on small ones: a positive value).")
+    return {"mean": figures.heatmap_overlay(d.image, mean, alpha), "gallery": gallery, "scatter": scatter,
+            "text": text}
+
+
+def image_metrics(pred: Predictor, analysis: Analysis, label: np.ndarray | None) -> dict[str, Any]:
+    """Per-class IoU of each head on this image and the GALD confusion matrix (needs ground truth)."""
+    if label is None:
+        return {"headers": ["class"], "rows": [], "confusion": None}
+    k = pred.num_classes
+    valid = label < k
+    target = label[valid].astype(np.int64) * k
+    results, mats = {}, {}
+    for head in [*analysis.heads, *(["gald_ld_off"] if "gald_ld_off" in analysis.preds else [])]:
+        cm = gald.ConfusionMatrix(k)  # filled with numpy's bincount (5x faster than torch indexing here)
+        counts = np.bincount(target + analysis.preds[head][valid], minlength=k * k)[: k * k]
+        cm.mat = torch.from_numpy(counts.reshape(k, k).astype(np.int64))
+        results[head], mats[head] = cm.compute(), cm.mat.numpy()
+    valid = label[label != figures.IGNORE]
+    shares = np.bincount(valid, minlength=pred.num_classes)[: pred.num_classes] / max(valid.size, 1)
+    headers, rows = plots.image_iou_table(results, pred.class_names, shares)
+    main = "gald" if "gald" in mats else analysis.heads[-1]
+    return {"headers": headers, "rows": rows, "confusion": plots.confusion_figure(mats[main], pred.class_names),
+            "results": results}
+
+
+def summary(pred: Predictor, analysis: Analysis, notices: list[str], has_label: bool) -> str:
+    h, w = analysis.image.shape[:2]
+    nh, nw = analysis.net_size
+    lines = [f"Analysed **{w}×{h}** (network input {nw}×{nh}) in {analysis.seconds:.2f} s."
+             + ("" if has_label else " No ground truth: upload a label to score the heads.")]
+    lines += [f"⚠️ {n}" for n in notices]
+    return "\n\n".join(lines)
+
+
+def full_analysis(pred: Predictor, rgb: np.ndarray, label: np.ndarray | None = None, *, alpha: float = 0.6,
+                  channel: int = 0, notices: list[str] | None = None) -> dict[str, Any]:
+    """Network (cached) + every picture and plot of the Stages, Masks and Dashboard tabs."""
+    analysis = pred.analyze(rgb)
+    out: dict[str, Any] = {"analysis": analysis, "stages": stage_images(pred, analysis, label, alpha)}
+    out["disagreement"] = disagreement_view(analysis, label)
+    out["ld"] = ld_view(pred, analysis)
+    out["masks"] = mask_views(pred, analysis)
+    out["channel"] = channel_view(analysis, channel)
+    out["metrics"] = image_metrics(pred, analysis, label)
+    d = display(analysis, label)
+    shares = np.bincount(d.preds["gald" if "gald" in d.preds else analysis.heads[-1]].ravel(),
+                         minlength=pred.num_classes)[: pred.num_classes] / d.image[..., 0].size
+    out["legend"] = figures.legend_html(pred.class_names, pred.palette, shares)
+    out["summary"] = summary(pred, analysis, notices or [], label is not None)
+    out["files"] = pred.export(analysis)
+    return out
+
+
+def titles() -> dict[str, str]:
+    return {"input": "Input", **{h: f"{t} head" for h, t in HEAD_TITLES.items()}, "gt": "Ground truth"}
