@@ -54,7 +54,7 @@ def segment_scatter(stats: dict[str, np.ndarray], class_names: list[str], palett
                                      line=dict(color="#222", dash="dash", width=1.5), hoverinfo="skip"))
     _layout(fig, "LD mask inside each predicted segment vs its size", height=400)
     fig.update_xaxes(type="log", title="segment area (pixels, log scale)")
-    fig.update_yaxes(title="mean of M over channels and segment")
+    fig.update_yaxes(title="mean of M over channels and segment", tickformat=".3f")
     return fig
 
 
@@ -87,8 +87,8 @@ def image_iou_table(results: dict[str, dict[str, Any]], class_names: list[str], 
             v = results[h]["per_class_iou"][c]
             row.append("-" if v is None or not np.isfinite(v) else round(100 * float(v), 1))
         rows.append(row)
-    rows.append(["mIoU", 100.0] + [round(100 * float(results[h]["miou"]), 1) for h in heads])
-    rows.append(["pixel accuracy", 100.0] + [round(100 * float(results[h]["pixel_accuracy"]), 1) for h in heads])
+    rows.append(["mIoU", ""] + [round(100 * float(results[h]["miou"]), 1) for h in heads])
+    rows.append(["pixel accuracy", ""] + [round(100 * float(results[h]["pixel_accuracy"]), 1) for h in heads])
     return headers, rows
 
 

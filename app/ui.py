@@ -36,6 +36,7 @@ CSS = """
 .gald-bar {width:180px; height:10px; border-radius:3px; display:inline-block;}
 #gald-header h1 {margin-bottom:0;}
 #gald-summary {min-height:64px;}
+.gald-img img {width:100%; height:100%; object-fit:contain;}
 """
 
 
@@ -68,7 +69,7 @@ def example_rows() -> tuple[list[list[str]], list[str]]:
 
 
 def dashboard_values(pred: Predictor) -> tuple[Any, ...]:
-    """(note, IoU bars, small/large table, boundary curves, ablation table, ablation bars)."""
+    """(note, IoU bars, small/large table, boundary curves, ablation table, ablation bars, has eval, has ablations)."""
     path, ablation_paths = pred.eval_paths()
     ev, problem = plots.load_json(path)
     ablations = []
@@ -90,7 +91,7 @@ def dashboard_values(pred: Predictor) -> tuple[Any, ...]:
     else:
         abl_table, abl_plot = _table(["ablation"], []), None
         note += f" No ablation JSONs in `{path.parent / 'ablations' if path else 'checkpoints/ablations'}`."
-    return note, iou, sl, curves, abl_table, abl_plot
+    return note, iou, sl, curves, abl_table, abl_plot, ev is not None, bool(ablations)
 
 
 def build_demo(pred: Predictor) -> gr.Blocks:
@@ -192,12 +193,13 @@ def build_demo(pred: Predictor) -> gr.Blocks:
                             "aggregation, GALD = after local distribution (the model's main head).")
                 alpha = gr.Slider(0, 1, value=DEFAULT_ALPHA, step=0.05, label="Overlay opacity")
                 with gr.Row():
-                    img_kw = dict(format="png", interactive=False, height=230, buttons=["download", "fullscreen"])
-                    st_in = gr.Image(label="Input", **img_kw)
+                    img_kw = dict(format="png", interactive=False, height=230, buttons=["download", "fullscreen"],
+                                  elem_classes=["gald-img"])
+                    st_in = gr.Image(label="Input", elem_id="gald-stage-input", **img_kw)
                     st_fcn = gr.Image(label="FCN head", elem_id="gald-stage-fcn", **img_kw)
                     st_ga = gr.Image(label="GA head", elem_id="gald-stage-ga", **img_kw)
                     st_gald = gr.Image(label="GALD head", elem_id="gald-stage-gald", **img_kw)
-                    st_gt = gr.Image(label="Ground truth", **img_kw)
+                    st_gt = gr.Image(label="Ground truth", elem_id="gald-stage-gt", **img_kw)
                 with gr.Row(equal_height=False):
                     with gr.Column():
                         gr.Markdown("### Where GA and GALD disagree")
@@ -209,13 +211,13 @@ def build_demo(pred: Predictor) -> gr.Blocks:
                         with gr.Row():
                             ld_on = gr.Image(label="LD on", **img_kw)
                             ld_off = gr.Image(label="LD off", **img_kw)
-                            ld_change = gr.Image(label="Changed pixels (LD off)", **img_kw)
+                            ld_change = gr.Image(label="LD off: changed", **img_kw)
                         ld_text = gr.Markdown()
             with gr.Tab("Masks", id="masks"):
                 gr.Markdown("### The LD mask M (Eq. 1, Fig. 4)\nM ∈ [0, 1] re-weights each channel of F_GA at "
                             "each position. GALD should keep global context inside large patterns (high M) "
                             "and suppress it on small ones.")
-                gr.HTML(figures.colorbar_html("M"))
+                gr.HTML(figures.colorbar_html("M, per map:", "low", "high (range in the caption)"))
                 with gr.Row(equal_height=False):
                     with gr.Column():
                         mask_mean = gr.Image(label="Mean of M over channels", elem_id="gald-mask-mean", **img_kw)
@@ -225,25 +227,28 @@ def build_demo(pred: Predictor) -> gr.Blocks:
                                               elem_id="gald-channel-slider", interactive=has_mask)
                         ch_img = gr.Image(label="Channel of M", elem_id="gald-channel-image", **img_kw)
                         ch_text = gr.Markdown(elem_id="gald-channel-text")
-                gallery = gr.Gallery(label=f"Top / bottom {views.TOP_K} channels by mean M", columns=6,
+                gallery = gr.Gallery(label="Channels with the highest (↑, first row) and lowest (↓) mean M, "
+                                     "absolute 0 – 1 scale", columns=6,
                                      height="auto", format="png", object_fit="contain", allow_preview=True)
                 scatter = gr.Plot(label="Mean M per predicted segment vs segment area", elem_id="gald-scatter")
             with gr.Tab("Dashboard", id="dashboard"):
-                note, iou_fig, sl_tab, curves, abl_tab, abl_fig = dashboard_values(pred)
-                gr.Markdown("### Checkpoint evaluation")
-                dash_note = gr.Markdown(note)
-                dash_iou = gr.Plot(iou_fig, label="Per-class IoU by head")
-                with gr.Row(equal_height=False):
-                    dash_sl = gr.Dataframe(sl_tab, label="Small vs large classes", interactive=False)
-                    dash_curves = gr.Plot(curves, label="Boundary-band IoU")
-                with gr.Row(equal_height=False):
+                note, iou_fig, sl_tab, curves, abl_tab, abl_fig, has_eval, has_abl = dashboard_values(pred)
+                with gr.Row():
+                    gr.Markdown("### Checkpoint evaluation")
+                    reload = gr.Button("Reload evaluation files", size="sm", scale=0, min_width=200)
+                dash_note = gr.Markdown(note, elem_id="gald-dashboard-note")
+                with gr.Column(visible=has_eval) as eval_box:
+                    dash_iou = gr.Plot(iou_fig, label="Per-class IoU by head")
+                    with gr.Row(equal_height=False):
+                        dash_sl = gr.Dataframe(sl_tab, label="Small vs large classes", interactive=False)
+                        dash_curves = gr.Plot(curves, label="Boundary-band IoU")
+                with gr.Row(equal_height=False, visible=has_abl) as abl_box:
                     dash_abl = gr.Dataframe(abl_tab, label="Ablations", interactive=False)
                     dash_abl_fig = gr.Plot(abl_fig, label="Ablation mIoU")
-                reload = gr.Button("Reload evaluation files", size="sm")
                 gr.Markdown("### This image (needs ground truth)")
                 with gr.Row(equal_height=False):
                     img_iou = gr.Dataframe(label="Per-class IoU on this image", interactive=False)
-                    confusion = gr.Plot(label="Confusion matrix")
+                    confusion = gr.Plot(label="Confusion matrix", elem_id="gald-confusion")
             with gr.Tab("Attribution", id="attribution"):
                 gr.Markdown("### Which pixels drive a class? (captum)\nTarget: the mean logit of the class over "
                             "the pixels the chosen head predicts as that class.")
@@ -261,8 +266,9 @@ def build_demo(pred: Predictor) -> gr.Blocks:
         outputs = [state, summary, legend, st_in, st_fcn, st_ga, st_gald, st_gt, dis_img, dis_text, dis_legend,
                    ld_on, ld_off, ld_change, ld_text, mask_mean, mask_text, ch_img, ch_text, gallery, scatter,
                    img_iou, confusion, dl_png, dl_npz]
+        watch = [summary, st_in, st_fcn, st_ga, st_gald, st_gt]  # spinners / error badges only here
         run.click(analyze, [image_file, label_file, alpha, ch_slider], outputs, api_name="analyze",
-                  concurrency_limit=1)
+                  concurrency_limit=1, show_progress_on=watch)
         with examples_slot:
             gr.Examples(rows, [image_file, label_file], outputs + [alpha, ch_slider], fn=analyze_example,
                         run_on_click=True, cache_examples=False, example_labels=labels,
@@ -273,8 +279,12 @@ def build_demo(pred: Predictor) -> gr.Blocks:
                         trigger_mode="always_last")
         at_run.click(attribute, [state, at_head, at_class, at_method, at_steps], [at_img, at_text],
                      api_name="attribute", concurrency_limit=1)
-        reload.click(lambda: dashboard_values(pred), None,
-                     [dash_note, dash_iou, dash_sl, dash_curves, dash_abl, dash_abl_fig], api_name="dashboard")
+        def dashboard():
+            *values, has_eval, has_abl = dashboard_values(pred)
+            return (*values, gr.Column(visible=has_eval), gr.Row(visible=has_abl))
+
+        reload.click(dashboard, None, [dash_note, dash_iou, dash_sl, dash_curves, dash_abl, dash_abl_fig, eval_box,
+                                       abl_box], api_name="dashboard")
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=2)
     return demo
 

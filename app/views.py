@@ -98,6 +98,12 @@ def ld_view(pred: Predictor, analysis: Analysis) -> tuple[np.ndarray | None, str
     return pic, text + ". Shown: the LD-off prediction where it differs from LD on."
 
 
+def stretch(values: np.ndarray) -> tuple[float, float]:
+    """Colour range of a heatmap: its 1st-99th percentile (M often lives in a narrow band)."""
+    lo, hi = (float(v) for v in np.percentile(values, (1, 99)))
+    return (lo, hi) if hi - lo > 1e-6 else (lo - 0.5e-3, lo + 0.5e-3)
+
+
 def channel_view(analysis: Analysis, channel: int, alpha: float = 0.65) -> tuple[np.ndarray | None, str]:
     """One channel of the LD mask M over the image (the `channel` endpoint)."""
     if analysis.mask is None:
@@ -107,9 +113,10 @@ def channel_view(analysis: Analysis, channel: int, alpha: float = 0.65) -> tuple
     m = analysis.mask[c]
     means = analysis.channel_means
     rank = int((means > means[c]).sum()) + 1
-    pic = figures.heatmap_overlay(d.image, m, alpha)
+    lo, hi = stretch(m)
+    pic = figures.heatmap_overlay(d.image, m, alpha, lo, hi)
     text = (f"Channel **{c}** of {analysis.mask.shape[0]}: mean M = **{means[c]:.3f}** (rank {rank} by mean), "
-            f"min {m.min():.3f}, max {m.max():.3f}.")
+            f"min {m.min():.3f}, max {m.max():.3f}; colours span {lo:.3f} – {hi:.3f}.")
     return pic, text
 
 
@@ -121,20 +128,21 @@ def mask_views(pred: Predictor, analysis: Analysis, alpha: float = 0.65) -> dict
     mean = analysis.mask_mean
     means = analysis.channel_means
     order = np.argsort(-means)
-    gallery = [(figures.heat_tile(analysis.mask[c]), f"top {i + 1}: ch {c} · mean {means[c]:.2f}")
-               for i, c in enumerate(order[:TOP_K])]
-    gallery += [(figures.heat_tile(analysis.mask[c]), f"bottom {i + 1}: ch {c} · mean {means[c]:.2f}")
-                for i, c in enumerate(order[::-1][:TOP_K])]
+    # tiles on the absolute 0..1 scale, so top and bottom channels compare
+    gallery = [(figures.heat_tile(analysis.mask[c]), f"↑ ch {c} · {means[c]:.2f}") for c in order[:TOP_K]]
+    gallery += [(figures.heat_tile(analysis.mask[c]), f"↓ ch {c} · {means[c]:.2f}") for c in order[::-1][:TOP_K]]
     stats = figures.segment_mask_stats(analysis.preds["gald"], mean)
     scatter = plots.segment_scatter(stats, pred.class_names, pred.palette)
     corr = np.nan
     if len(stats["area"]) > 2 and np.ptp(stats["mean_m"]) > 0:
         corr = float(np.corrcoef(np.log10(np.maximum(stats["area"], 1)), stats["mean_m"])[0, 1])
-    text = (f"Mean of M over all channels and pixels: **{mean.mean():.3f}** (channel means "
+    lo, hi = stretch(mean)
+    text = (f"Mean of M over all channels and pixels: **{mean.mean():.3f}**, colours span {lo:.3f} – {hi:.3f} "
+            f"(channel means "
             f"{means.min():.3f} – {means.max():.3f}). {len(stats['area'])} predicted segments; correlation "
             f"of mean M with log segment area: **{corr:+.2f}** (the paper expects M to be high inside large "
             f"patterns and low on small ones: a positive value).")
-    return {"mean": figures.heatmap_overlay(d.image, mean, alpha), "gallery": gallery, "scatter": scatter,
+    return {"mean": figures.heatmap_overlay(d.image, mean, alpha, lo, hi), "gallery": gallery, "scatter": scatter,
             "text": text}
 
 

@@ -1,0 +1,115 @@
+"""Every endpoint through gradio_client against the in-process server; bad uploads give specific errors
+and the server keeps answering."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+ENDPOINTS = {"/analyze", "/overlay", "/channel", "/attribute", "/dashboard"}
+# analyze outputs (state is hidden from the client)
+NAMES = ["summary", "legend", "input", "fcn", "ga", "gald", "gt", "dis_img", "dis_text", "dis_legend", "ld_on",
+         "ld_off", "ld_change", "ld_text", "mask_mean", "mask_text", "ch_img", "ch_text", "gallery", "scatter",
+         "iou", "confusion", "dl_png", "dl_npz"]
+
+
+@pytest.fixture(scope="module")
+def client(server, tmp_path_factory):
+    return Client(server, verbose=False, download_files=str(tmp_path_factory.mktemp("client")),
+                  analytics_enabled=False)
+
+
+def _analyze(client, image, label=None):
+    out = client.predict(handle_file(str(image)), handle_file(str(label)) if label else None, 0.6, 5,
+                         api_name="/analyze")
+    return dict(zip(NAMES, out, strict=True))
+
+
+def test_endpoints_listed(client):
+    assert ENDPOINTS <= set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+
+
+def test_analyze_and_every_endpoint(client, example_files, predictor):
+    image, label = example_files
+    out = _analyze(client, image, label)
+    for key in ("input", "fcn", "ga", "gald", "gt", "dis_img", "ld_on", "ld_off", "mask_mean", "ch_img"):
+        assert str(out[key]).endswith(".png"), key
+        assert Image.open(out[key]).size == (128, 96)
+    # label maps travel as PNG: the ground-truth overlay at alpha 0.6 reproduces exact palette blends
+    gt = np.asarray(Image.open(out["gt"]).convert("RGB"))
+    assert gt.shape == (96, 128, 3)
+    assert "Analysed" in out["summary"] and "Channel **5**" in out["ch_text"]
+    assert len(out["gallery"]) == 12
+    assert out["iou"]["headers"][0] == "class" and len(out["iou"]["data"]) == 13
+    pred = np.asarray(Image.open(out["dl_png"]))
+    assert pred.shape == (96, 128) and pred.max() < 11
+    assert set(np.load(out["dl_npz"]).files) >= {"F", "F_GA", "F_GALD", "M", "pred_gald"}
+
+    overlays = client.predict(0.3, api_name="/overlay")
+    assert len(overlays) == 6 and all(str(p).endswith(".png") for p in overlays)
+    img, text = client.predict(200, api_name="/channel")
+    assert str(img).endswith(".png") and "Channel **200**" in text
+    img, text = client.predict("ga", "Road", "gradcam", 8, api_name="/attribute")
+    assert str(img).endswith(".png") and "GradCAM" in text and "Road" in text
+    note, *_ = client.predict(api_name="/dashboard")
+    assert "No evaluation JSON found" in note
+
+
+def test_channel_before_analyze_is_an_error(server, tmp_path):
+    fresh = Client(server, verbose=False, download_files=str(tmp_path), analytics_enabled=False)
+    with pytest.raises(AppError, match="Analyze an image first"):
+        fresh.predict(3, api_name="/channel")
+
+
+def _bad_uploads(tmp_path, size=(128, 96)):
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    raw = (tmp_path / "ok.png")
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (96, 128, 3), np.uint8)).save(raw)
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(raw.read_bytes()[:3000])
+    dot = tmp_path / "dot.png"
+    Image.new("RGB", (1, 1)).save(dot)
+    return [(text, None, "not a readable image"), (cut, None, "truncated or corrupt"),
+            (dot, None, "is 1x1 pixels")]
+
+
+def test_bad_uploads_then_good(client, example_files, tmp_path):
+    image, label = example_files
+    for bad, lab, message in _bad_uploads(tmp_path):
+        with pytest.raises(AppError, match=message):
+            _analyze(client, bad, lab)
+    wrong = tmp_path / "wrong_label.png"
+    Image.new("L", (64, 48)).save(wrong)
+    with pytest.raises(AppError, match="is 64x48 pixels but the image is 128x96"):
+        _analyze(client, image, wrong)
+    colours = tmp_path / "colours.png"
+    Image.new("RGB", (128, 96), (1, 2, 3)).save(colours)
+    with pytest.raises(AppError, match=r"not in the model's palette, e.g. \(1, 2, 3\)"):
+        _analyze(client, image, colours)
+    with pytest.raises(AppError, match="Invalid file type"):
+        _analyze(client, _txt(tmp_path))
+    with pytest.raises(AppError, match="Unicorn is not in the list of choices"):
+        client.predict("gald", "Unicorn", "gradcam", 8, api_name="/attribute")
+    # the server still works
+    out = _analyze(client, image)
+    assert out["gt"] is None and "No ground truth" in out["summary"]
+
+
+def _txt(tmp_path):
+    p = tmp_path / "readme.txt"
+    p.write_text("text")
+    return p
+
+
+def test_16bit_and_rgba_uploads_work(client, tmp_path):
+    deep = tmp_path / "deep.png"
+    Image.fromarray((np.arange(96 * 128).reshape(96, 128) * 5).astype(np.uint16)).save(deep)
+    out = _analyze(client, deep)
+    assert "8-bit" in out["summary"]
+    rgba = tmp_path / "rgba.png"
+    Image.new("RGBA", (128, 96), (10, 200, 30, 128)).save(rgba)
+    assert str(_analyze(client, rgba)["gald"]).endswith(".png")

@@ -1,0 +1,122 @@
+"""GALD Studio in headless Chromium: upload, analyze, stage images, plots, channel slider, errors.
+
+The app runs in-process on a free port with a tiny random checkpoint (no trained weights needed).
+Screenshots land in the artifacts folder (tests/artifacts/app_*.png).
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import gald
+
+pytestmark = pytest.mark.browser
+
+CLASSES = ["Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol", "Fence", "Car", "Pedestrian",
+           "Bicyclist"]
+PALETTE = [[128, 128, 128], [128, 0, 0], [192, 192, 128], [128, 64, 128], [60, 40, 222], [128, 128, 0],
+           [192, 128, 128], [64, 64, 128], [64, 0, 128], [64, 64, 0], [0, 128, 192]]
+TIMEOUT = 90_000
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    from app.inference import Predictor
+    from app.ui import EXAMPLES_DIR, build_demo, launch_options
+
+    folder = tmp_path_factory.mktemp("browser")
+    torch.manual_seed(0)
+    model = gald.build_model(num_classes=11, backbone="resnet18", arrangement="gald").eval()
+    gald.save_checkpoint(folder / "tiny", model, {"class_names": CLASSES, "palette": PALETTE,
+                                                  "inference": {"scale": 1.0}})
+    demo = build_demo(Predictor.from_checkpoint(folder / "tiny"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    try:
+        demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
+                    **launch_options())
+        # a small image + label (128x96) keeps the CPU work of the test low
+        img = Image.open(EXAMPLES_DIR / "camvid_0016E5_08101.png").convert("RGB").resize((128, 96))
+        lab = Image.open(EXAMPLES_DIR / "camvid_0016E5_08101_label.png").resize((128, 96), Image.NEAREST)
+        img.save(folder / "street.png")
+        lab.save(folder / "street_label.png")
+        (folder / "broken.png").write_text("this is not an image")
+        yield f"http://127.0.0.1:{port}/", folder
+    finally:
+        demo.close()
+
+
+def _wait_image(page, elem_id: str) -> None:
+    page.locator(f"#{elem_id} img").first.wait_for(state="visible", timeout=TIMEOUT)
+
+
+def _wait_upload(page, elem_id: str, name: str) -> None:
+    page.locator(f"#{elem_id} td.filename[aria-label='{name}']").wait_for(timeout=TIMEOUT)
+
+
+def test_app_in_browser(chromium_browser, app_url, artifacts_dir):
+    url, folder = app_url
+    page = chromium_browser.new_page(viewport={"width": 1440, "height": 1000})
+    try:
+        page.goto(url, wait_until="domcontentloaded", timeout=TIMEOUT)
+        page.locator("#gald-analyze").wait_for(timeout=TIMEOUT)
+
+        # 1. a bad upload shows a specific, visible error and the app keeps working
+        page.locator("#gald-image-upload input[type=file]").set_input_files(str(folder / "broken.png"))
+        _wait_upload(page, "gald-image-upload", "broken.png")
+        page.locator("#gald-analyze").click()
+        error = page.get_by_text(re.compile("is not a readable image")).first
+        error.wait_for(state="visible", timeout=TIMEOUT)
+        page.screenshot(path=str(artifacts_dir / "app_error.png"))
+        page.locator(".toast-close").first.click()
+        error.wait_for(state="hidden", timeout=TIMEOUT)
+
+        # 2. upload image + ground truth, analyze, see the four stage images and ground truth
+        page.locator("#gald-image-upload button[aria-label='Clear']").first.click()
+        page.locator("#gald-image-upload input[type=file]").set_input_files(str(folder / "street.png"))
+        page.locator("#gald-label-upload input[type=file]").set_input_files(str(folder / "street_label.png"))
+        _wait_upload(page, "gald-image-upload", "street.png")
+        _wait_upload(page, "gald-label-upload", "street_label.png")
+        page.locator("#gald-analyze").click()
+        for elem in ("gald-stage-input", "gald-stage-fcn", "gald-stage-ga", "gald-stage-gald", "gald-stage-gt"):
+            _wait_image(page, elem)
+        page.get_by_text(re.compile(r"Analysed \d+×\d+")).first.wait_for(timeout=TIMEOUT)
+        page.screenshot(path=str(artifacts_dir / "app_stages.png"), full_page=True)
+
+        # 3. masks tab: mean mask, scatter plot, channel slider
+        page.get_by_role("tab", name="Masks").click()
+        _wait_image(page, "gald-mask-mean")
+        page.locator("#gald-scatter .js-plotly-plot").first.wait_for(timeout=TIMEOUT)
+        number = page.locator("#gald-channel-slider input[type=number]")
+        number.fill("42")
+        number.press("Enter")
+        page.locator("#gald-channel-text").get_by_text(re.compile(r"Channel\s+42\b")).wait_for(timeout=TIMEOUT)
+        page.screenshot(path=str(artifacts_dir / "app_masks.png"), full_page=True)
+
+        # 4. dashboard: per-image IoU table and confusion matrix (ground truth was given)
+        page.get_by_role("tab", name="Dashboard").click()
+        page.locator("#gald-confusion .js-plotly-plot").first.wait_for(timeout=TIMEOUT)
+        page.get_by_text("No evaluation JSON found").first.wait_for(timeout=TIMEOUT)
+        page.screenshot(path=str(artifacts_dir / "app_dashboard.png"), full_page=True)
+
+        # 5. attribution
+        page.get_by_role("tab", name="Attribution").click()
+        page.get_by_role("button", name="Explain").click()
+        _wait_image(page, "gald-attribution")
+        page.screenshot(path=str(artifacts_dir / "app_attribution.png"), full_page=True)
+    except Exception:
+        page.screenshot(path=str(artifacts_dir / "app_failure.png"), full_page=True)
+        raise
+    finally:
+        page.close()
+
+    shot = artifacts_dir / "app_stages.png"
+    data = np.asarray(Image.open(shot).convert("RGB"))
+    assert data.shape[1] == 1440 and data.std() > 10
