@@ -1,0 +1,160 @@
+"""GALD Studio speed on this machine: full analysis, channel-slider update, GradCAM (median / p90).
+
+    .venv/bin/python benchmarks/app_speed.py [--checkpoint PATH] [--runs 10] [--image app/examples/...png]
+                                             [--no-server]
+
+Uses the bundled checkpoint when it exists, else a random ResNet-18 GALDNet at inference scale 0.5
+(same shapes and cost; it says which). Python-level timings call the same functions as the UI
+(`app.views`, `Predictor`); unless --no-server, the `analyze` and `channel` endpoints are also timed
+end to end through gradio_client against an in-process server (adds PNG encoding and transfer).
+Targets (2-core CPU): analysis <= 1.0 s, channel update <= 0.1 s, GradCAM <= 3 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+TARGETS = {"analysis": 1.0, "channel": 0.1, "gradcam": 3.0}
+
+
+def summarise(name: str, seconds: list[float], target: float | None = None) -> str:
+    med, p90 = float(np.median(seconds)), float(np.percentile(seconds, 90))
+    verdict = "" if target is None else ("  OK" if med <= target else f"  OVER target {target:g} s")
+    return f"{name:<44s} median {med:7.3f} s   p90 {p90:7.3f} s   (n={len(seconds)}){verdict}"
+
+
+def random_checkpoint(folder: Path) -> Path:
+    import torch
+
+    import gald
+    from gald.data.constants import CAMVID_CLASSES, CAMVID_PALETTE, IMAGENET_MEAN, IMAGENET_STD
+
+    torch.manual_seed(0)
+    model = gald.build_model(num_classes=11, backbone="resnet18", arrangement="gald").eval()
+    meta = {"class_names": CAMVID_CLASSES, "palette": [list(c) for c in CAMVID_PALETTE],
+            "normalization": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}, "inference": {"scale": 0.5}}
+    gald.save_checkpoint(folder / "random_r18", model, meta)
+    return folder / "random_r18"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--checkpoint", default=os.environ.get("GALD_CHECKPOINT", "checkpoints/galdnet_r18_camvid"))
+    ap.add_argument("--image", default=str(ROOT / "app/examples/camvid_0016E5_08101.png"))
+    ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--no-server", action="store_true", help="skip the end-to-end gradio_client timings")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (default: the usable core count)")
+    args = ap.parse_args()
+
+    import torch
+
+    from app import views
+    from app.image_io import load_image, load_label
+    from app.inference import Predictor, cpu_count
+
+    ckpt = Path(args.checkpoint)
+    if not ckpt.is_absolute():
+        ckpt = ROOT / ckpt
+    tmp = Path(tempfile.mkdtemp(prefix="gald_bench_"))
+    if ckpt.with_name(ckpt.name + ".json").is_file() or ckpt.with_suffix(".json").is_file():
+        which = f"checkpoint {ckpt}"
+    else:
+        ckpt = random_checkpoint(tmp)
+        which = f"RANDOM ResNet-18 GALDNet at inference scale 0.5 ({args.checkpoint} not found)"
+    t0 = time.perf_counter()
+    pred = Predictor.from_checkpoint(ckpt)
+    load_s = time.perf_counter() - t0
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    image = load_image(args.image)
+    label_path = Path(args.image).with_name(Path(args.image).stem + "_label.png")
+    label = (load_label(label_path, num_classes=pred.num_classes, palette=pred.palette, image_size=image.size)
+             if label_path.is_file() else None)
+    h, w = image.rgb.shape[:2]
+    print(f"GALD Studio speed | {which}\n  {pred.description}\n  image {Path(args.image).name} {w}x{h}"
+          f"{' + ground truth' if label is not None else ''} | torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, {cpu_count()} usable cores | checkpoint load {load_s:.2f} s")
+    load = os.getloadavg()[0]
+    if load > 0.5:
+        print(f"  WARNING: load average {load:.1f} before starting: other processes share the CPU, so these "
+              "timings are pessimistic (OpenMP threads wait on busy cores)")
+
+    views.full_analysis(pred, image.rgb, label)  # warm-up (allocators, oneDNN kernels, plotly templates)
+    net, full = [], []
+    for _ in range(args.runs):
+        pred._cache.clear()
+        t = time.perf_counter()
+        out = views.full_analysis(pred, image.rgb, label, alpha=0.6, channel=7)
+        full.append(time.perf_counter() - t)
+        net.append(out["analysis"].seconds)
+    analysis = out["analysis"]
+    ch = []
+    for i in range(max(args.runs * 5, 20)):
+        t = time.perf_counter()
+        views.channel_view(analysis, (37 * i) % analysis.mask.shape[0])
+        ch.append(time.perf_counter() - t)
+    cam = []
+    target = pred.class_names.index("Pedestrian") if "Pedestrian" in pred.class_names else 0
+    pred.attribute(analysis, "gald", target, "gradcam")  # warm-up (captum import)
+    for _ in range(max(3, args.runs // 2)):
+        pred._attr_cache.clear()
+        t = time.perf_counter()
+        pred.attribute(analysis, "gald", target, "gradcam")
+        cam.append(time.perf_counter() - t)
+
+    print(summarise("network: 2 stage_outputs passes (LD on + off)", net))
+    print(summarise("full analysis (network + every figure)", full, TARGETS["analysis"]))
+    print(summarise("channel-slider update (python)", ch, TARGETS["channel"]))
+    print(summarise("GradCAM, GALD head (uncached)", cam, TARGETS["gradcam"]))
+    if not args.no_server:
+        end_to_end(pred, args, tmp)
+    return 0
+
+
+def end_to_end(pred, args, tmp: Path) -> None:
+    import socket
+
+    from gradio_client import Client, handle_file
+
+    from app.ui import build_demo, launch_options
+
+    demo = build_demo(pred)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    try:
+        demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
+                    **launch_options())
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=str(tmp / "client"))
+        label = Path(args.image).with_name(Path(args.image).stem + "_label.png")
+        lab = handle_file(str(label)) if label.is_file() else None
+        client.predict(handle_file(args.image), lab, 0.6, 0, api_name="/analyze")  # warm-up + upload cache
+        e2e, ch = [], []
+        for _ in range(max(3, args.runs // 2)):
+            pred._cache.clear()
+            t = time.perf_counter()
+            client.predict(handle_file(args.image), lab, 0.6, 0, api_name="/analyze")
+            e2e.append(time.perf_counter() - t)
+        for i in range(max(10, args.runs)):
+            t = time.perf_counter()
+            client.predict(i * 11 % 256, api_name="/channel")
+            ch.append(time.perf_counter() - t)
+        print(summarise("analyze endpoint, end to end (gradio_client)", e2e))
+        print(summarise("channel endpoint, end to end (gradio_client)", ch))
+    finally:
+        demo.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
