@@ -65,9 +65,14 @@ def build_cfg(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def make_loader(dataset, sampler, batch: int, workers: int, device: torch.device) -> DataLoader:
+    # A DataLoader draws its workers' base seed from `generator` each time it is iterated; with the default
+    # (the global RNG) that draw happens again when a resumed run rebuilds the loader mid-epoch, shifting
+    # the dropout masks, so a resumed run would not match an uninterrupted one. Augmentation is seeded per
+    # sample by the sampler, so a private generator loses nothing.
+    generator = torch.Generator().manual_seed(sampler.seed * 100_003 + sampler.epoch)
     return DataLoader(SeededDataset(dataset), batch_size=batch, sampler=sampler, num_workers=workers,
                       pin_memory=device.type == "cuda", persistent_workers=workers > 0, drop_last=True,
-                      prefetch_factor=4 if workers > 0 else None)
+                      prefetch_factor=4 if workers > 0 else None, generator=generator)
 
 
 class Trainer:
@@ -85,7 +90,8 @@ class Trainer:
         self.class_names, self.palette = list(base.class_names), [list(c) for c in base.palette]
         mcfg = GALDConfig.from_dict({**cfg["model"], "num_classes": len(self.class_names)})
         model = GALDNet(mcfg, pretrained_backbone=cfg.get("pretrained_backbone"))
-        if dist_info.enabled and tcfg["sync_bn"]:
+        # SyncBatchNorm only runs on GPUs; on CPU (gloo) each rank normalises with its own batch statistics
+        if dist_info.enabled and tcfg["sync_bn"] and self.device.type == "cuda":
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         self.channels_last = (tcfg["channels_last"] is True
                               or (tcfg["channels_last"] == "auto" and self.device.type == "cuda"))
@@ -158,7 +164,8 @@ class Trainer:
     def validate(self) -> float:
         dcfg = self.cfg["data"]
         sub = torch.utils.data.Subset(self.val_set, range(self.dist.rank, len(self.val_set), self.dist.world_size))
-        loader = DataLoader(sub, batch_size=1, num_workers=min(dcfg["workers"], 2))
+        # private generator: validating must not draw from the global RNG that training (dropout) uses
+        loader = DataLoader(sub, batch_size=1, num_workers=min(dcfg["workers"], 2), generator=torch.Generator())
         result = evaluate(self.model, loader, len(self.class_names), device=self.device, class_names=self.class_names,
                           input_scale=dcfg["input_scale"], amp=self.amp, dist_info=self.dist,
                           progress=self.progress and self.dist.is_main, band_widths=(5,))
@@ -211,10 +218,11 @@ class Trainer:
                     t_last, n_last = time.time(), 0
                 done = self.step >= total or (stop_after is not None and self.step >= stop_after)
                 stop = broadcast_flag(self.stop_requested, self.dist)
-                if self.step % tcfg["save_every"] == 0 or done or stop:
-                    self.save_snapshot()
+                # validate first, so that a snapshot taken at the same step holds the updated best mIoU
                 if self.step % tcfg["eval_every"] == 0 or self.step == total:
                     self.validate()
+                if self.step % tcfg["save_every"] == 0 or done or stop:
+                    self.save_snapshot()
                 if done or stop:
                     bar.close()
                     if stop:
@@ -239,8 +247,8 @@ def main(argv: list[str] | None = None) -> int:
         if dist_info.is_main:
             print("\nstop requested: finishing this step and saving (Ctrl-C again to abort)", file=sys.stderr)
 
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    # remembered and restored on return, so that main() called in-process (tests, notebooks) leaves them as found
+    previous_handlers = {s: signal.signal(s, request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
     if args.resume:
         trainer.resume()
     elif dist_info.is_main:
@@ -257,6 +265,9 @@ def main(argv: list[str] | None = None) -> int:
               f"--resume --out {run_dir}", file=sys.stderr)
         cleanup(dist_info)
         return 130
+    finally:
+        for signum, handler in previous_handlers.items():
+            signal.signal(signum, handler)
     if dist_info.is_main:
         print(f"done: {trainer.step} steps, best val mIoU {trainer.best_miou:.4f}; checkpoints in {run_dir}")
     cleanup(dist_info)
