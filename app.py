@@ -33,7 +33,6 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(root))
     import gald
     from app.inference import Predictor
-    from app.ui import build_demo, launch_options
 
     try:
         predictor = Predictor.from_checkpoint(checkpoint)
@@ -42,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
               "Train or download it first, or pass --checkpoint PATH / set GALD_CHECKPOINT.", file=sys.stderr)
         return 2
     print(f"GALD Studio: {predictor.description}", flush=True)
+    from app.ui import build_demo, launch_options  # gradio: imported only once the checkpoint loaded
+
     build_demo(predictor).launch(server_name=args.host, server_port=args.port, **launch_options())
     return 0
 

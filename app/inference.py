@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -98,6 +99,16 @@ def run_network(model: gald.GALDNet, x: torch.Tensor, with_ld_off: bool) -> list
         if with_ld_off:
             outs.append(gald.stage_outputs(model, x, ld_enabled=False))
     return [{k: v.float().cpu() for k, v in o.items()} for o in outs]
+
+
+@gpu
+def run_attribution(model: gald.GALDNet, x: torch.Tensor, head: str, class_index: int, method: str,
+                    n_steps: int) -> np.ndarray:
+    """Captum on the model's device (GPU-decorated on ZeroGPU like `run_network`)."""
+    from . import attribution
+
+    x = x.to(next(model.parameters()).device)
+    return attribution.attribute(model, x, head, class_index, method=method, n_steps=n_steps)
 
 
 class Predictor:
@@ -200,13 +211,18 @@ class Predictor:
         with self.lock:
             self._cache[key] = analysis
             while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
+                _, old = self._cache.popitem(last=False)
+                # gradio has copied any file it served into its own cache: drop ours with the analysis
+                shutil.rmtree(self.export_dir(old), ignore_errors=True)
         return analysis
 
     # ----------------------------------------------------------------- exports
+    def export_dir(self, analysis: Analysis) -> Path:
+        return EXPORT_DIR / f"{self.token}-{analysis.key}"
+
     def export(self, analysis: Analysis) -> tuple[str, str]:
         """Write the GALD prediction as a palette PNG (index = class id) and all stages as .npz."""
-        folder = EXPORT_DIR / f"{self.token}-{analysis.key}"
+        folder = self.export_dir(analysis)
         png, npz = folder / "gald_prediction.png", folder / "gald_stages.npz"
         if not (png.is_file() and npz.is_file()):
             folder.mkdir(parents=True, exist_ok=True)
@@ -226,15 +242,13 @@ class Predictor:
     def attribute(self, analysis: Analysis, head: str, class_index: int, method: str = "gradcam",
                   n_steps: int = 8) -> np.ndarray:
         """Cached captum heatmap (h, w) in [0, 1] for one (image, head, class, method)."""
-        from .attribution import attribute
-
         key = (analysis.key, head, int(class_index), method, int(n_steps) if method == "ig" else 0)
         with self.lock:
             if key in self._attr_cache:
                 self._attr_cache.move_to_end(key)
                 return self._attr_cache[key]
-            x = self.preprocess(analysis.image).to(self.device)
-            heat = attribute(self.model, x, head, int(class_index), method=method, n_steps=int(n_steps))
+            x = self.preprocess(analysis.image)
+            heat = run_attribution(self.model, x, head, int(class_index), method, int(n_steps))
             self._attr_cache[key] = heat
             while len(self._attr_cache) > 4 * self.cache_size:
                 self._attr_cache.popitem(last=False)

@@ -79,7 +79,7 @@ def image_iou_table(results: dict[str, dict[str, Any]], class_names: list[str], 
                     ) -> tuple[list[str], list[list[Any]]]:
     """(headers, rows): per-class IoU (%) of each head on the current image; '-' where undefined."""
     heads = list(results)
-    headers = ["class", "GT share %"] + [f"{HEAD_NAMES.get(h, h)} IoU %" for h in heads]
+    headers = ["class", "GT share %"] + [HEAD_NAMES.get(h, h) for h in heads]
     rows = []
     for c, name in enumerate(class_names):
         row: list[Any] = [name, round(100 * float(shares[c]), 2)]
@@ -146,8 +146,7 @@ def split_classes(class_names: list[str], shares: dict[str, float] | None) -> tu
 
 def small_large_table(ev: dict[str, Any], class_names: list[str]) -> tuple[list[str], list[list[Any]]]:
     small, large = split_classes(class_names, ev.get("class_pixel_share"))
-    headers = ["head", f"small classes mIoU % ({len(small)})", f"large classes mIoU % ({len(large)})",
-               "all classes mIoU %"]
+    headers = ["head", f"small ({len(small)} classes)", f"large ({len(large)} classes)", "all (mIoU)"]
     rows = []
     for h in _head_order(ev["heads"]):
         head = ev["heads"][h]
@@ -179,7 +178,7 @@ def boundary_curves(ev: dict[str, Any]) -> go.Figure | None:
 
 
 def ablation_rows(ablations: list[tuple[str, dict[str, Any]]]) -> tuple[list[str], list[list[Any]]]:
-    headers = ["ablation", "FCN mIoU %", "GA mIoU %", "GALD mIoU %"]
+    headers = ["ablation", "FCN", "GA", "GALD"]
     rows = []
     for name, ev in ablations:
         heads = ev.get("heads", {})

@@ -44,7 +44,7 @@ def launch_options() -> dict[str, Any]:
     """Keyword arguments for `demo.launch` shared by app.py and the tests (Gradio 6: theme/css live here)."""
     return {"max_file_size": MAX_FILE_SIZE, "allowed_paths": [str(EXAMPLES_DIR)], "share": False,
             "theme": gr.themes.Soft(primary_hue="orange", neutral_hue="slate"), "css": CSS,
-            "footer_links": ["api", "gradio"]}
+            "footer_links": ["api", "gradio"], "state_session_capacity": 128}
 
 
 def _error(message: str, title: str = "Cannot use this upload") -> gr.Error:
@@ -164,7 +164,8 @@ def build_demo(pred: Predictor) -> gr.Blocks:
         how = "GradCAM on backbone.layer4" if method == "gradcam" else f"Integrated Gradients ({int(steps)} steps)"
         return figures.heatmap_overlay(d.image, heat, 0.6), f"{how}, target: {target}."
 
-    with gr.Blocks(title="GALD Studio") as demo:
+    # delete_cache: every hour, drop uploads / outputs older than two hours (long-running Spaces)
+    with gr.Blocks(title="GALD Studio", delete_cache=(3600, 7200)) as demo:
         state = gr.State(None)
         gr.Markdown("# GALD Studio\nLook inside **GALDNet** — *Global Aggregation then Local Distribution in "
                     "Fully Convolutional Networks* (Li et al., BMVC 2019): what the FCN, GA and GALD heads "
@@ -240,14 +241,14 @@ def build_demo(pred: Predictor) -> gr.Blocks:
                 with gr.Column(visible=has_eval) as eval_box:
                     dash_iou = gr.Plot(iou_fig, label="Per-class IoU by head")
                     with gr.Row(equal_height=False):
-                        dash_sl = gr.Dataframe(sl_tab, label="Small vs large classes", interactive=False)
+                        dash_sl = gr.Dataframe(sl_tab, label="mIoU % of small vs large classes", interactive=False)
                         dash_curves = gr.Plot(curves, label="Boundary-band IoU")
                 with gr.Row(equal_height=False, visible=has_abl) as abl_box:
-                    dash_abl = gr.Dataframe(abl_tab, label="Ablations", interactive=False)
+                    dash_abl = gr.Dataframe(abl_tab, label="Ablations: mIoU % per head", interactive=False)
                     dash_abl_fig = gr.Plot(abl_fig, label="Ablation mIoU")
                 gr.Markdown("### This image (needs ground truth)")
                 with gr.Row(equal_height=False):
-                    img_iou = gr.Dataframe(label="Per-class IoU on this image", interactive=False)
+                    img_iou = gr.Dataframe(label="IoU % per class and head on this image", interactive=False)
                     confusion = gr.Plot(label="Confusion matrix", elem_id="gald-confusion")
             with gr.Tab("Attribution", id="attribution"):
                 gr.Markdown("### Which pixels drive a class? (captum)\nTarget: the mean logit of the class over "

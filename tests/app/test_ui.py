@@ -1,0 +1,107 @@
+"""UI wiring without a browser: launch options, endpoints, examples, dashboard files, the launcher."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import app_helpers
+import pytest
+
+from app import ui
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_launch_options_are_safe():
+    opts = ui.launch_options()
+    assert opts["share"] is False and opts["max_file_size"] == "25mb"
+    assert opts["allowed_paths"] == [str(ui.EXAMPLES_DIR)]
+
+
+def test_build_demo_endpoints_and_queue(predictor):
+    demo = ui.build_demo(predictor)
+    names = {fn.api_name for fn in demo.fns.values()}
+    assert {"analyze", "overlay", "channel", "attribute", "dashboard"} <= names
+    assert demo._queue.max_size == ui.QUEUE_SIZE
+
+
+def test_examples_bundled():
+    rows, labels = ui.example_rows()
+    assert len(rows) >= 6 and all(lab and Path(lab).is_file() for _, lab in rows) and len(labels) == len(rows)
+    total = sum(f.stat().st_size for f in ui.EXAMPLES_DIR.iterdir())
+    assert total < 4 * 2**20
+
+
+def _eval(names, miou):
+    return {"heads": {h: {"miou": miou + d, "pixel_accuracy": 0.9,
+                          "per_class_iou": {n: miou + d for n in names}} for h, d in (("fcn", -0.1), ("ga", -0.05),
+                                                                                      ("gald", 0.0))},
+            "boundary_iou": {"gald": {"2": 0.3, "5": 0.4}}, "class_pixel_share": {n: 0.1 for n in names}}
+
+
+def test_dashboard_values(predictor, tmp_path, monkeypatch):
+    note, iou, sl, curves, abl, abl_fig, has_eval, has_abl = ui.dashboard_values(predictor)
+    assert "No evaluation JSON found" in note and iou is None and not has_eval and not has_abl
+
+    stem = tmp_path / "model"
+    monkeypatch.setattr(predictor, "checkpoint_path", str(stem))
+    (tmp_path / "model.eval.json").write_text(json.dumps(_eval(predictor.class_names, 0.6)))
+    (tmp_path / "ablations").mkdir()
+    (tmp_path / "ablations" / "no_ld.json").write_text(json.dumps({"name": "GA only", **_eval(predictor.class_names, 0.5)}))
+    (tmp_path / "ablations" / "broken.json").write_text("{not json")
+    note, iou, sl, curves, abl, abl_fig, has_eval, has_abl = ui.dashboard_values(predictor)
+    assert has_eval and has_abl and "Validation results" in note
+    assert len(iou.data) == 3 and list(sl["head"]) == ["FCN", "GA", "GALD"]
+    assert sl.iloc[2, 1] == 60.0  # small classes of the CamVid split
+    assert list(abl["ablation"]) == ["GA only"] and abl.iloc[0, 3] == 50.0
+    assert len(curves.data) == 1
+
+    (tmp_path / "model.eval.json").write_text("[]")
+    note, *_ = ui.dashboard_values(predictor)
+    assert "no \"heads\" section" in note
+
+
+def _env(**extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRADIO_", "GALD_"))}
+    env.update(GRADIO_ANALYTICS_ENABLED="False", **extra)
+    return env
+
+
+def test_launcher_missing_checkpoint(tmp_path):
+    missing = tmp_path / "nope"
+    r = subprocess.run([sys.executable, str(ROOT / "app.py"), "--checkpoint", str(missing)], capture_output=True,
+                       text=True, timeout=120, env=_env())
+    assert r.returncode == 2 and str(missing) in r.stderr and "GALD_CHECKPOINT" in r.stderr
+
+
+def test_launcher_serves(checkpoint, tmp_path):
+    port = app_helpers.free_port()
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True,
+                            env=_env(GALD_CHECKPOINT=str(checkpoint), GRADIO_SERVER_NAME="127.0.0.1",
+                                     GRADIO_SERVER_PORT=str(port)))
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                if proc.poll() is not None:
+                    pytest.fail(f"app.py exited: {proc.stdout.read()}")
+                if time.perf_counter() - t0 > 90:
+                    pytest.fail("app.py not ready after 90 s")
+                time.sleep(0.25)
+        ready = time.perf_counter() - t0
+        print(f"app.py ready in {ready:.1f} s")
+        assert ready < 60  # the budget is 15 s on an idle 2-core machine; CI may be busier
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
