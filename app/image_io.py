@@ -19,6 +19,7 @@ ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF")  # JPEG also opens MPO 
 FORMAT_NAMES = "PNG, JPEG, WebP, BMP or TIFF"
 MAX_FILE_BYTES = 25 * 1024 * 1024
 MIN_SIDE = 16
+MAX_ASPECT = 10
 MAX_SIDE = 1024  # longer side after downscaling; keeps one analysis within the CPU budget
 OUT_OF_RANGE_TOLERANCE = 0.01  # share of label pixels with unknown ids that is silently ignored
 IGNORE = 255
@@ -145,6 +146,8 @@ def load_image(path: str | os.PathLike, *, max_side: int = MAX_SIDE) -> LoadedIm
         notices.append(f"{img.format} file has {img.n_frames} frames; using the first")
     if min(w, h) < MIN_SIDE:
         raise InputError(f"image {name!r} is {w}x{h} pixels; at least {MIN_SIDE}x{MIN_SIDE} is needed")
+    if max(w, h) > MAX_ASPECT * min(w, h):
+        raise InputError(f"image {name!r} is {w}x{h} pixels; aspect ratios beyond {MAX_ASPECT}:1 are not supported")
     img = _load_pixels(img, "image", name)
     rgb = to_rgb(img, notices)
     if max(w, h) > max_side:

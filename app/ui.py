@@ -260,6 +260,7 @@ def build_demo(pred: Predictor) -> gr.Blocks:
                                          value="gradcam", label="Method")
                     at_steps = gr.Slider(2, 32, value=8, step=1, label="IG steps")
                 at_run = gr.Button("Explain", variant="primary")
+                gr.HTML(figures.colorbar_html("attribution:", "none", "strongest (99.5th percentile)"))
                 with gr.Row():
                     at_img = gr.Image(label="Attribution", elem_id="gald-attribution", **img_kw | {"height": 360})
                     at_text = gr.Markdown()

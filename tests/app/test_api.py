@@ -94,6 +94,10 @@ def test_bad_uploads_then_good(client, example_files, tmp_path):
         _analyze(client, _txt(tmp_path))
     with pytest.raises(AppError, match="Unicorn is not in the list of choices"):
         client.predict("gald", "Unicorn", "gradcam", 8, api_name="/attribute")
+    huge = tmp_path / "huge.png"
+    huge.write_bytes(b"\x89PNG" + bytes(26 * 2**20))  # over max_file_size: refused at upload
+    with pytest.raises(Exception, match="exceeds the maximum file size"):
+        _analyze(client, huge)
     # the server still works
     out = _analyze(client, image)
     assert out["gt"] is None and "No ground truth" in out["summary"]

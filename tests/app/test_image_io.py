@@ -54,6 +54,12 @@ def test_tiny_image_refused(tmp_path):
         load_image(p)
 
 
+def test_extreme_aspect_refused(tmp_path):
+    p = _save(Image.new("RGB", (2000, 16)), tmp_path / "strip.png")
+    with pytest.raises(InputError, match="aspect ratios beyond 10:1"):
+        load_image(p)
+
+
 def test_16bit_png_converted(tmp_path):
     arr = (np.arange(64 * 48, dtype=np.uint32).reshape(48, 64) * 21).astype(np.uint16)
     p = _save(Image.fromarray(arr), tmp_path / "deep.png")
