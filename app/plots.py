@@ -54,7 +54,7 @@ def segment_scatter(stats: dict[str, np.ndarray], class_names: list[str], palett
                                      line=dict(color="#222", dash="dash", width=1.5), hoverinfo="skip"))
     _layout(fig, "LD mask inside each predicted segment vs its size", height=400)
     fig.update_xaxes(type="log", title="segment area (pixels, log scale)")
-    fig.update_yaxes(title="mean of M over channels and segment", tickformat=".3f")
+    fig.update_yaxes(title="mean of M over channels and segment")
     return fig
 
 

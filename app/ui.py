@@ -146,6 +146,12 @@ def build_demo(pred: Predictor) -> gr.Blocks:
         analysis, _ = session(state)
         return views.channel_view(analysis, c)
 
+    def pick_channel(state, evt: gr.SelectData):
+        """Gallery click -> that channel in the browser (same view as the `channel` endpoint)."""
+        analysis, _ = session(state)
+        c = int(views.gallery_channels(analysis)[evt.index])
+        return (c, *views.channel_view(analysis, c))
+
     def attribute(state, head, class_name, method, steps):
         analysis, _ = session(state)
         if head not in analysis.heads:
@@ -228,7 +234,7 @@ def build_demo(pred: Predictor) -> gr.Blocks:
                                               elem_id="gald-channel-slider", interactive=has_mask)
                         ch_img = gr.Image(label="Channel of M", elem_id="gald-channel-image", **img_kw)
                         ch_text = gr.Markdown(elem_id="gald-channel-text")
-                gallery = gr.Gallery(label="Channels with the highest (↑, first row) and lowest (↓) mean M, "
+                gallery = gr.Gallery(elem_id="gald-gallery", label="Channels with the highest (↑, first row) and lowest (↓) mean M, "
                                      "absolute 0 – 1 scale", columns=6,
                                      height="auto", format="png", object_fit="contain", allow_preview=True)
                 scatter = gr.Plot(label="Mean M per predicted segment vs segment area", elem_id="gald-scatter")
@@ -279,6 +285,8 @@ def build_demo(pred: Predictor) -> gr.Blocks:
                     show_progress="hidden", trigger_mode="always_last")
         ch_slider.input(channel, [state, ch_slider], [ch_img, ch_text], api_name="channel", show_progress="hidden",
                         trigger_mode="always_last")
+        gallery.select(pick_channel, [state], [ch_slider, ch_img, ch_text], show_progress="hidden",
+                       api_visibility="undocumented")  # the documented way to pick a channel is /channel
         at_run.click(attribute, [state, at_head, at_class, at_method, at_steps], [at_img, at_text],
                      api_name="attribute", concurrency_limit=1)
         def dashboard():

@@ -104,6 +104,11 @@ def stretch(values: np.ndarray) -> tuple[float, float]:
     return (lo, hi) if hi - lo > 1e-6 else (lo - 0.5e-3, lo + 0.5e-3)
 
 
+def span(lo: float, hi: float) -> str:
+    digits = 3 if hi - lo >= 0.01 else 5
+    return f"{lo:.{digits}f} – {hi:.{digits}f}"
+
+
 def channel_view(analysis: Analysis, channel: int, alpha: float = 0.65) -> tuple[np.ndarray | None, str]:
     """One channel of the LD mask M over the image (the `channel` endpoint)."""
     if analysis.mask is None:
@@ -116,8 +121,14 @@ def channel_view(analysis: Analysis, channel: int, alpha: float = 0.65) -> tuple
     lo, hi = stretch(m)
     pic = figures.heatmap_overlay(d.image, m, alpha, lo, hi)
     text = (f"Channel **{c}** of {analysis.mask.shape[0]}: mean M = **{means[c]:.3f}** (rank {rank} by mean), "
-            f"min {m.min():.3f}, max {m.max():.3f}; colours span {lo:.3f} – {hi:.3f}.")
+            f"min {m.min():.3f}, max {m.max():.3f}; colours span {span(lo, hi)}.")
     return pic, text
+
+
+def gallery_channels(analysis: Analysis) -> list[int]:
+    """The top-k then bottom-k channels by mean M (the order of the Masks gallery)."""
+    order = np.argsort(-analysis.channel_means, kind="stable")
+    return [int(c) for c in order[:TOP_K]] + [int(c) for c in order[::-1][:TOP_K]]
 
 
 def mask_views(pred: Predictor, analysis: Analysis, alpha: float = 0.65) -> dict[str, Any]:
@@ -127,17 +138,16 @@ def mask_views(pred: Predictor, analysis: Analysis, alpha: float = 0.65) -> dict
     d = display(analysis, None)
     mean = analysis.mask_mean
     means = analysis.channel_means
-    order = np.argsort(-means)
     # tiles on the absolute 0..1 scale, so top and bottom channels compare
-    gallery = [(figures.heat_tile(analysis.mask[c]), f"↑ ch {c} · {means[c]:.2f}") for c in order[:TOP_K]]
-    gallery += [(figures.heat_tile(analysis.mask[c]), f"↓ ch {c} · {means[c]:.2f}") for c in order[::-1][:TOP_K]]
+    gallery = [(figures.heat_tile(analysis.mask[c]), f"{'↑' if i < TOP_K else '↓'} ch {c} · {means[c]:.2f}")
+               for i, c in enumerate(gallery_channels(analysis))]
     stats = figures.segment_mask_stats(analysis.preds["gald"], mean)
     scatter = plots.segment_scatter(stats, pred.class_names, pred.palette)
     corr = np.nan
     if len(stats["area"]) > 2 and np.ptp(stats["mean_m"]) > 0:
         corr = float(np.corrcoef(np.log10(np.maximum(stats["area"], 1)), stats["mean_m"])[0, 1])
     lo, hi = stretch(mean)
-    text = (f"Mean of M over all channels and pixels: **{mean.mean():.3f}**, colours span {lo:.3f} – {hi:.3f} "
+    text = (f"Mean of M over all channels and pixels: **{mean.mean():.3f}**, colours span {span(lo, hi)} "
             f"(channel means "
             f"{means.min():.3f} – {means.max():.3f}). {len(stats['area'])} predicted segments; correlation "
             f"of mean M with log segment area: **{corr:+.2f}** (the paper expects M to be high inside large "

@@ -98,6 +98,12 @@ def test_app_in_browser(chromium_browser, app_url, artifacts_dir):
         number.fill("42")
         number.press("Enter")
         page.locator("#gald-channel-text").get_by_text(re.compile(r"Channel\s+42\b")).wait_for(timeout=TIMEOUT)
+        # clicking a gallery tile shows that channel in the browser
+        caption = page.locator("#gald-gallery").get_by_text(re.compile(r"↑ ch \d+")).first.inner_text()
+        chosen = re.search(r"ch (\d+)", caption).group(1)
+        page.locator("#gald-gallery img").first.click()
+        page.locator("#gald-channel-text").get_by_text(re.compile(rf"Channel\s+{chosen}\b")).wait_for(timeout=TIMEOUT)
+        page.keyboard.press("Escape")
         page.screenshot(path=str(artifacts_dir / "app_masks.png"), full_page=True)
 
         # 4. dashboard: per-image IoU table and confusion matrix (ground truth was given)
