@@ -234,8 +234,8 @@ def build_demo(pred: Predictor) -> gr.Blocks:
                                               elem_id="gald-channel-slider", interactive=has_mask)
                         ch_img = gr.Image(label="Channel of M", elem_id="gald-channel-image", **img_kw)
                         ch_text = gr.Markdown(elem_id="gald-channel-text")
-                gallery = gr.Gallery(elem_id="gald-gallery", label="Channels with the highest (↑, first row) and lowest (↓) mean M, "
-                                     "absolute 0 – 1 scale", columns=6,
+                gallery = gr.Gallery(label="Channels with the highest (↑, first row) and lowest (↓) mean M, "
+                                     "absolute 0 – 1 scale; click one to open it", elem_id="gald-gallery", columns=6,
                                      height="auto", format="png", object_fit="contain", allow_preview=True)
                 scatter = gr.Plot(label="Mean M per predicted segment vs segment area", elem_id="gald-scatter")
             with gr.Tab("Dashboard", id="dashboard"):
