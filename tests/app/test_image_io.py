@@ -117,10 +117,14 @@ def test_large_image_downscaled_with_notice(tmp_path):
 
 def test_decompression_bomb_refused(tmp_path):
     # 12000x12000 = 144 MP > Pillow's 89 MP limit; a 1-bit constant PNG is ~20 KB and cheap to write.
+    psutil = pytest.importorskip("psutil")
     p = _save(Image.new("1", (12000, 12000), 0), tmp_path / "bomb.png")
     assert p.stat().st_size < 1_000_000
+    rss = psutil.Process().memory_info().rss
     with pytest.raises(InputError, match="decompression-bomb limit"):
         load_image(p)
+    # refused from the header: the 432 MB RGB decode never happens
+    assert psutil.Process().memory_info().rss - rss < 64 * 2**20
 
 
 def test_file_too_large(tmp_path, monkeypatch):
