@@ -1,0 +1,22 @@
+"""Crash-safe training: kill -9 at three seeded random moments + --resume reproduces the uninterrupted run
+bit for bit, best/last always load; a NaN loss stops the run with a message and an intact last checkpoint."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks import reliability_cases as rc
+
+
+@pytest.mark.slow
+def test_kill_and_resume_matches_uninterrupted_run(tmp_path):
+    results, figures = rc.crash_resume(tmp_path, iters=6, kills=3, seed=0)
+    bad = [f"{r.case}: expected {r.expected}, observed {r.observed}" for r in results if not r.ok]
+    assert not bad, "\n".join(bad) + f"\n{figures}"
+    assert len(figures["kills"]) == 3 and figures["resumes"] >= 3
+
+
+@pytest.mark.slow
+def test_nan_loss_stops_with_intact_checkpoint(tmp_path):
+    result = rc.nan_stop(tmp_path, iters=4, nan_step=3)
+    assert result.ok, result.observed
