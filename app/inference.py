@@ -133,7 +133,7 @@ class Predictor:
         self.std = np.asarray(norm.get("std", (0.229, 0.224, 0.225)), dtype=np.float32)
         self.scale = float((meta.get("inference") or {}).get("scale", 1.0))
         self.void_id = meta.get("void_id")
-        self.has_ld = cfg.uses_ld and cfg.arrangement == "gald"
+        self.has_ld = cfg.uses_ld  # LD on vs off, and the mask M (Fig. 4 also shows LDGA masks)
         self.cache_size = cache_size
         self._cache: OrderedDict[str, Analysis] = OrderedDict()
         self._attr_cache: OrderedDict[tuple, Any] = OrderedDict()
