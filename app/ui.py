@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import gradio as gr
@@ -94,12 +95,10 @@ def dashboard_values(pred: Predictor) -> tuple[Any, ...]:
     return note, iou, sl, curves, abl_table, abl_plot, ev is not None, bool(ablations)
 
 
-def build_demo(pred: Predictor) -> gr.Blocks:
+def make_handlers(pred: Predictor, png: views.PngStore | None = None) -> SimpleNamespace:
+    """The event callbacks (thin: decode -> app.views -> PNG files), also used by the benchmark."""
     names = pred.class_names
-    heads = [h for h in ("gald", "ga", "fcn") if h in _available_heads(pred)]
-    has_mask = pred.has_ld
-    n_channels = pred.model.config.mid_channels if has_mask else 1
-    default_class = next((n for n in ("Pedestrian", "Bicyclist", "Pole") if n in names), names[0])
+    png = png or views.PngStore()  # fast lossless PNG files for every picture (label colours stay exact)
 
     def session(state: dict | None):
         if not state:
@@ -129,10 +128,12 @@ def build_demo(pred: Predictor) -> gr.Blocks:
         s, m, met = out["stages"], out["masks"], out["metrics"]
         state = {"key": out["analysis"].key, "rgb": loaded.rgb, "label": label}
         iou = _table(met["headers"], met["rows"])
-        return (state, out["summary"], out["legend"], s["input"], s["fcn"], s["ga"], s["gald"], s["gt"],
-                *out["disagreement"], figures.disagreement_legend_html(label is not None),
-                s["ld_on"], s["ld_off"], *out["ld"], m["mean"], m["text"], *out["channel"], m["gallery"],
-                m["scatter"], iou, met["confusion"], out["files"][0], out["files"][1])
+        (dis, dis_text), (ld_change, ld_text), (ch, ch_text) = out["disagreement"], out["ld"], out["channel"]
+        files = png.many([s["input"], s["fcn"], s["ga"], s["gald"], s["gt"], dis, s["ld_on"], s["ld_off"], ld_change,
+                          m["mean"], ch])
+        return (state, out["summary"], out["legend"], *files[:6], dis_text,
+                figures.disagreement_legend_html(label is not None), *files[6:9], ld_text, files[9], m["text"],
+                files[10], ch_text, m["gallery"], m["scatter"], iou, met["confusion"], *out["files"])
 
     def analyze_example(image_path, label_path):
         return analyze(image_path, label_path, DEFAULT_ALPHA, 0) + (DEFAULT_ALPHA, 0)
@@ -140,17 +141,19 @@ def build_demo(pred: Predictor) -> gr.Blocks:
     def overlay(state, alpha):
         analysis, label = session(state)
         s = views.stage_images(pred, analysis, label, alpha)
-        return s["fcn"], s["ga"], s["gald"], s["gt"], s["ld_on"], s["ld_off"]
+        return tuple(png.many([s[k] for k in ("fcn", "ga", "gald", "gt", "ld_on", "ld_off")]))
 
     def channel(state, c):
         analysis, _ = session(state)
-        return views.channel_view(analysis, c)
+        pic, text = views.channel_view(analysis, c)
+        return png(pic), text
 
     def pick_channel(state, evt: gr.SelectData):
         """Gallery click -> that channel in the browser (same view as the `channel` endpoint)."""
         analysis, _ = session(state)
         c = int(views.gallery_channels(analysis)[evt.index])
-        return (c, *views.channel_view(analysis, c))
+        pic, text = views.channel_view(analysis, c)
+        return c, png(pic), text
 
     def attribute(state, head, class_name, method, steps):
         analysis, _ = session(state)
@@ -168,7 +171,23 @@ def build_demo(pred: Predictor) -> gr.Blocks:
                   f"head predicts as {class_name}" if share > 0 else
                   f"the mean {class_name} logit over the whole image (the head predicts no {class_name})")
         how = "GradCAM on backbone.layer4" if method == "gradcam" else f"Integrated Gradients ({int(steps)} steps)"
-        return figures.heatmap_overlay(d.image, heat, 0.6), f"{how}, target: {target}."
+        return png(figures.heatmap_overlay(d.image, heat, 0.6)), f"{how}, target: {target}."
+
+    def dashboard():
+        *values, has_eval, has_abl = dashboard_values(pred)
+        return (*values, gr.Column(visible=has_eval), gr.Row(visible=has_abl))
+
+    return SimpleNamespace(analyze=analyze, analyze_example=analyze_example, overlay=overlay, channel=channel,
+                           pick_channel=pick_channel, attribute=attribute, dashboard=dashboard)
+
+
+def build_demo(pred: Predictor) -> gr.Blocks:
+    names = pred.class_names
+    heads = [h for h in ("gald", "ga", "fcn") if h in _available_heads(pred)]
+    has_mask = pred.has_ld
+    n_channels = pred.model.config.mid_channels if has_mask else 1
+    default_class = next((n for n in ("Pedestrian", "Bicyclist", "Pole") if n in names), names[0])
+    h = make_handlers(pred)
 
     # delete_cache: every hour, drop uploads / outputs older than two hours (long-running Spaces)
     with gr.Blocks(title="GALD Studio", delete_cache=(3600, 7200)) as demo:
@@ -275,25 +294,21 @@ def build_demo(pred: Predictor) -> gr.Blocks:
                    ld_on, ld_off, ld_change, ld_text, mask_mean, mask_text, ch_img, ch_text, gallery, scatter,
                    img_iou, confusion, dl_png, dl_npz]
         watch = [summary, st_in, st_fcn, st_ga, st_gald, st_gt]  # spinners / error badges only here
-        run.click(analyze, [image_file, label_file, alpha, ch_slider], outputs, api_name="analyze",
+        run.click(h.analyze, [image_file, label_file, alpha, ch_slider], outputs, api_name="analyze",
                   concurrency_limit=1, show_progress_on=watch)
         with examples_slot:
-            gr.Examples(rows, [image_file, label_file], outputs + [alpha, ch_slider], fn=analyze_example,
+            gr.Examples(rows, [image_file, label_file], outputs + [alpha, ch_slider], fn=h.analyze_example,
                         run_on_click=True, cache_examples=False, example_labels=labels,
                         label="Examples: CamVid validation frames with ground truth", examples_per_page=8)
-        alpha.input(overlay, [state, alpha], [st_fcn, st_ga, st_gald, st_gt, ld_on, ld_off], api_name="overlay",
+        alpha.input(h.overlay, [state, alpha], [st_fcn, st_ga, st_gald, st_gt, ld_on, ld_off], api_name="overlay",
                     show_progress="hidden", trigger_mode="always_last")
-        ch_slider.input(channel, [state, ch_slider], [ch_img, ch_text], api_name="channel", show_progress="hidden",
+        ch_slider.input(h.channel, [state, ch_slider], [ch_img, ch_text], api_name="channel", show_progress="hidden",
                         trigger_mode="always_last")
-        gallery.select(pick_channel, [state], [ch_slider, ch_img, ch_text], show_progress="hidden",
+        gallery.select(h.pick_channel, [state], [ch_slider, ch_img, ch_text], show_progress="hidden",
                        api_visibility="undocumented")  # the documented way to pick a channel is /channel
-        at_run.click(attribute, [state, at_head, at_class, at_method, at_steps], [at_img, at_text],
+        at_run.click(h.attribute, [state, at_head, at_class, at_method, at_steps], [at_img, at_text],
                      api_name="attribute", concurrency_limit=1)
-        def dashboard():
-            *values, has_eval, has_abl = dashboard_values(pred)
-            return (*values, gr.Column(visible=has_eval), gr.Row(visible=has_abl))
-
-        reload.click(dashboard, None, [dash_note, dash_iou, dash_sl, dash_curves, dash_abl, dash_abl_fig, eval_box,
+        reload.click(h.dashboard, None, [dash_note, dash_iou, dash_sl, dash_curves, dash_abl, dash_abl_fig, eval_box,
                                        abl_box], api_name="dashboard")
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=2)
     return demo
