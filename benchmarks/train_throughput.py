@@ -205,7 +205,7 @@ def machine() -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="few steps (1 warm-up + 3 timed; a minute or two on CPU)")
+    ap.add_argument("--quick", action="store_true", help="few steps (1 warm-up + 3 timed; ~5 min on a busy 2-core CPU)")
     ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--data", help="dataset spec for the loader runs (default: the recipe's data.train)")
@@ -215,6 +215,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--top", type=int, default=12, help="ops in the profiler table")
     ap.add_argument("--json", type=Path, help="also write the figures as JSON")
     args = ap.parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        ap.error("--device cuda requested but CUDA is not available on this machine")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device("cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
