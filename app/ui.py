@@ -8,7 +8,9 @@ outputs themselves live in the Predictor's LRU cache, so sliders never rerun the
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -51,6 +53,24 @@ def launch_options() -> dict[str, Any]:
 def _error(message: str, title: str = "Cannot use this upload") -> gr.Error:
     safe = message.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")  # the modal renders HTML
     return gr.Error(safe, title=title, duration=None, print_exception=False)
+
+
+def _guarded(fn: Callable) -> Callable:
+    """Every failure reaches the user as a message box (gr.Error), never as a stack trace."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except image_io.InputError as exc:
+            raise _error(str(exc)) from None
+        except Exception as exc:  # keep serving
+            log.exception("%s failed", fn.__name__)
+            raise _error(f"{fn.__name__} failed ({type(exc).__name__}): {exc}", title="Something went wrong") from None
+
+    return wrapper
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> pd.DataFrame:
@@ -109,28 +129,22 @@ def make_handlers(pred: Predictor, png: views.PngStore | None = None) -> SimpleN
     def analyze(image_path, label_path, alpha=DEFAULT_ALPHA, channel=0):
         if not image_path:
             raise _error("Upload an image or pick an example first.", title="No image")
-        try:
-            loaded = image_io.load_image(image_path)
-            notices = list(loaded.notices)
-            label = None
-            if label_path:
-                label = image_io.load_label(label_path, num_classes=pred.num_classes, palette=pred.palette,
-                                            image_size=loaded.size, original_size=loaded.original_size,
-                                            void_id=pred.void_id, notices=notices)
-            out = views.full_analysis(pred, loaded.rgb, label, alpha=alpha, channel=channel, notices=notices)
-        except image_io.InputError as exc:
-            raise _error(str(exc)) from None
-        except Exception as exc:  # keep serving; never show a stack trace
-            log.exception("analysis failed")
-            raise _error(f"Analysis failed ({type(exc).__name__}): {exc}", title="Analysis failed") from None
+        loaded = image_io.load_image(image_path)
+        notices = list(loaded.notices)
+        label = None
+        if label_path:
+            label = image_io.load_label(label_path, num_classes=pred.num_classes, palette=pred.palette,
+                                        image_size=loaded.size, original_size=loaded.original_size,
+                                        void_id=pred.void_id, notices=notices)
+        out = views.full_analysis(pred, loaded.rgb, label, alpha=alpha, channel=channel, notices=notices)
+        s, m, met = out["stages"], out["masks"], out["metrics"]
+        (dis, dis_text), (ld_change, ld_text), (ch, ch_text) = out["disagreement"], out["ld"], out["channel"]
+        files = png.many([s["input"], s["fcn"], s["ga"], s["gald"], s["gt"], dis, s["ld_on"], s["ld_off"],
+                          ld_change, m["mean"], ch])
         for n in notices:
             gr.Warning(n)
-        s, m, met = out["stages"], out["masks"], out["metrics"]
         state = {"key": out["analysis"].key, "rgb": loaded.rgb, "label": label}
         iou = _table(met["headers"], met["rows"])
-        (dis, dis_text), (ld_change, ld_text), (ch, ch_text) = out["disagreement"], out["ld"], out["channel"]
-        files = png.many([s["input"], s["fcn"], s["ga"], s["gald"], s["gt"], dis, s["ld_on"], s["ld_off"], ld_change,
-                          m["mean"], ch])
         return (state, out["summary"], out["legend"], *files[:6], dis_text,
                 figures.disagreement_legend_html(label is not None), *files[6:9], ld_text, files[9], m["text"],
                 files[10], ch_text, m["gallery"], m["scatter"], iou, met["confusion"], *out["files"])
@@ -177,8 +191,8 @@ def make_handlers(pred: Predictor, png: views.PngStore | None = None) -> SimpleN
         *values, has_eval, has_abl = dashboard_values(pred)
         return (*values, gr.Column(visible=has_eval), gr.Row(visible=has_abl))
 
-    return SimpleNamespace(analyze=analyze, analyze_example=analyze_example, overlay=overlay, channel=channel,
-                           pick_channel=pick_channel, attribute=attribute, dashboard=dashboard)
+    return SimpleNamespace(**{f.__name__: _guarded(f) for f in (analyze, analyze_example, overlay, channel,
+                                                                pick_channel, attribute, dashboard)})
 
 
 def build_demo(pred: Predictor) -> gr.Blocks:

@@ -48,7 +48,7 @@ class PngStore:
         digest.update(str(picture.shape).encode())
         path = self.folder / f"{digest.hexdigest()}.png"
         if not path.is_file():
-            tmp = path.with_suffix(".tmp")
+            tmp = path.with_name(f"{path.stem}.{threading.get_ident()}.tmp")  # two threads may race here
             Image.fromarray(picture).save(tmp, format="PNG", compress_level=1)
             tmp.replace(path)
             with self._lock:
