@@ -50,11 +50,14 @@ class PngStore:
         if not path.is_file():
             tmp = path.with_name(f"{path.stem}.{threading.get_ident()}.tmp")  # two threads may race here
             Image.fromarray(picture).save(tmp, format="PNG", compress_level=1)
-            tmp.replace(path)
             with self._lock:
-                self._files.append(path)
-                while len(self._files) > self.keep:
-                    self._files.popleft().unlink(missing_ok=True)
+                if path.is_file():  # the other thread won
+                    tmp.unlink(missing_ok=True)
+                else:
+                    tmp.replace(path)
+                    self._files.append(path)
+                    while len(self._files) > self.keep:
+                        self._files.popleft().unlink(missing_ok=True)
         return str(path)
 
     def many(self, pictures: list[np.ndarray | None]) -> list[str | None]:

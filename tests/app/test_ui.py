@@ -105,3 +105,32 @@ def test_launcher_serves(checkpoint, tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_png_store_lossless_and_deduplicated(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from app.views import PngStore
+
+    store = PngStore(tmp_path, keep=3)
+    pics = [np.full((8, 8, 3), v, np.uint8) for v in (1, 2, 1, 1, 3)]
+    paths = store.many(pics + [None])
+    assert paths[-1] is None and paths[0] == paths[2] == paths[3]
+    assert (np.asarray(Image.open(paths[1])) == 2).all()
+    for v in (4, 5, 6):
+        store(np.full((8, 8, 3), v, np.uint8))
+    assert len(list(tmp_path.glob("*.png"))) == 3 and not list(tmp_path.glob("*.tmp"))
+
+
+def test_handlers_turn_crashes_into_messages(predictor, example_files, monkeypatch):
+    import gradio as gr
+
+    from app import views
+
+    handlers = ui.make_handlers(predictor)
+    monkeypatch.setattr(views, "full_analysis", lambda *a, **k: 1 / 0)
+    with pytest.raises(gr.Error, match=r"analyze failed \(ZeroDivisionError\)"):
+        handlers.analyze(str(example_files[0]), None)
+    with pytest.raises(gr.Error, match="Analyze an image first"):
+        handlers.channel(None, 3)
