@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from .models import GALDConfig
+
 DEFAULTS: dict[str, Any] = {
     "name": "galdnet",
-    "model": {"backbone": "resnet18", "output_stride": 8, "arrangement": "gald", "ga": "cgnl",
-              "ld_downsample": "dwconv", "ld_rate": 8, "ld_variant": "paper", "aux": True, "probes": True},
+    # Every GALDConfig field except num_classes (that comes from the dataset).
+    "model": {f.name: f.default if f.default is not MISSING else f.default_factory()
+              for f in fields(GALDConfig) if f.name != "num_classes"},
     "pretrained_backbone": None,
     "data": {"train": "camvid:../shared/data/camvid", "val": "camvid:../shared/data/camvid",
              "train_split": "train", "val_split": "val", "crop_size": [360, 480], "scale_range": [0.5, 2.0],
