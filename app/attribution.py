@@ -8,18 +8,16 @@ pixels); a class the head never predicts falls back to its mean logit over the w
 GradCAM (default, one forward + backward) is taken on `backbone.layer4`, the feature F that all three
 heads share, so the maps of the heads are comparable. Integrated Gradients is opt-in (n_steps passes).
 The FCN / GA probe heads read a *detached* feature (they must not train the model); while attributing,
-`probe_gradients` lifts that detach so gradients reach layer4 and the input.
+`gald.models.probe_gradients` lifts that detach so gradients reach layer4 and the input.
 """
 
 from __future__ import annotations
 
-import contextlib
-import types
-from collections.abc import Iterator
-
 import numpy as np
 import torch
 from torch import nn
+
+import gald
 
 HEAD_OUTPUT_KEYS = {"gald": "out", "ga": "ga_probe", "fcn": "fcn_probe"}
 GRADCAM_LAYER = "backbone.layer4"
@@ -52,20 +50,6 @@ class ClassScore(nn.Module):
         return torch.where(area > 0, masked, logits.mean((2, 3)))
 
 
-@contextlib.contextmanager
-def probe_gradients(model: nn.Module) -> Iterator[None]:
-    """Temporarily run the probe heads as plain Sequentials (no `detach` on their input)."""
-    probes = [getattr(model, n) for n in ("fcn_probe", "ga_probe")
-              if isinstance(getattr(model, n, None), nn.Sequential)]
-    for probe in probes:
-        probe.forward = types.MethodType(nn.Sequential.forward, probe)
-    try:
-        yield
-    finally:
-        for probe in probes:
-            del probe.forward
-
-
 def one_hot_prediction(logits: torch.Tensor) -> torch.Tensor:
     k = logits.shape[1]
     return torch.nn.functional.one_hot(logits.argmax(1), k).permute(0, 3, 1, 2).to(logits.dtype)
@@ -89,7 +73,7 @@ def attribute(model: nn.Module, x: torch.Tensor, head: str, class_index: int, *,
     was_training = model.training
     model.eval()
     try:
-        with torch.enable_grad(), probe_gradients(model):
+        with torch.enable_grad(), gald.models.probe_gradients(model):
             scorer = ClassScore(model, head)
             with torch.no_grad():
                 scorer.region = one_hot_prediction(scorer.logits(x))

@@ -1,10 +1,10 @@
 """Predictor: checkpoint -> per-image stage outputs as numpy, computed once per image and cached.
 
-One analysis = two `gald.stage_outputs` passes (LD on, LD off; Section 3.2, Eq. 1-2) of the network
-at the checkpoint's inference scale. Logits are upsampled back to the image size before the argmax,
-as in evaluation. Everything the UI shows afterwards (overlays, mask channels, plots) is derived
-from the cached `Analysis`, so sliders and tab switches never run the network again.
-No gradio import: usable from scripts, tests and benchmarks.
+One analysis = one `gald.stage_outputs` pass of the network at the checkpoint's inference scale, with LD
+on, plus the main head with LD off (Section 3.2, Eq. 1-2; from the same pass in the GALD arrangement).
+Logits are upsampled back to the image size before the argmax, as in evaluation. Everything the UI shows
+afterwards (overlays, mask channels, plots) is derived from the cached `Analysis`, so sliders and tab
+switches never run the network again. No gradio import: usable from scripts, tests and benchmarks.
 """
 
 from __future__ import annotations
@@ -88,17 +88,15 @@ def cpu_count() -> int:
 
 
 @gpu
-def run_network(model: gald.GALDNet, x: torch.Tensor, with_ld_off: bool) -> list[dict[str, torch.Tensor]]:
-    """The only place the network runs for an analysis (GPU-decorated on ZeroGPU)."""
+def run_network(model: gald.GALDNet, x: torch.Tensor, with_ld_off: bool) -> dict[str, torch.Tensor]:
+    """The only place the network runs for an analysis (GPU-decorated on ZeroGPU). With `with_ld_off`,
+    `logits_gald_ld_off` is the main head with LD disabled (from the same pass in the GALD arrangement)."""
     device = next(model.parameters()).device
     x = x.to(device)
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
-    outs = []
     with torch.inference_mode(), amp:
-        outs.append(gald.stage_outputs(model, x, ld_enabled=True))
-        if with_ld_off:
-            outs.append(gald.stage_outputs(model, x, ld_enabled=False))
-    return [{k: v.float().cpu() for k, v in o.items()} for o in outs]
+        out = gald.stage_outputs(model, x, ld_enabled=True, ld_off_logits=with_ld_off)
+    return {k: v.float().cpu() for k, v in out.items()}
 
 
 @gpu
@@ -191,21 +189,18 @@ class Predictor:
         t0 = time.perf_counter()
         x = self.preprocess(rgb)
         with self.lock:
-            outs = run_network(self.model, x, self.has_ld)
-        on = outs[0]
+            on = run_network(self.model, x, self.has_ld)
         size = rgb.shape[:2]
         heads = [h for h in HEADS if HEAD_LOGITS[h] in on]
-        logits = torch.cat([on[HEAD_LOGITS[h]] for h in heads] + ([outs[1]["logits_gald"]] if len(outs) > 1
-                                                                   else []))
+        ld_off = "logits_gald_ld_off" in on
+        logits = torch.cat([on[HEAD_LOGITS[h]] for h in heads] + ([on["logits_gald_ld_off"]] if ld_off else []))
         big = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
         labels = big.argmax(1).to(torch.uint8).numpy()
         preds = {h: labels[i] for i, h in enumerate(heads)}
-        if len(outs) > 1:
+        if ld_off:
             preds["gald_ld_off"] = labels[-1]
         mask = on["M"][0].numpy().astype(np.float32) if "M" in on else None
         stages = {k: v[0].numpy().astype(np.float16) for k, v in on.items()}
-        if len(outs) > 1:
-            stages["logits_gald_ld_off"] = outs[1]["logits_gald"][0].numpy().astype(np.float16)
         analysis = Analysis(key=key, image=rgb, preds=preds, mask=mask, stages=stages,
                             net_size=tuple(x.shape[-2:]), seconds=time.perf_counter() - t0)
         with self.lock:

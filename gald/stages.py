@@ -36,15 +36,28 @@ def ld_switch(model: GALDNet, enabled: bool) -> Iterator[None]:
         model.ld_enabled = previous
 
 
+def _ld_off_logits(model: GALDNet, images: torch.Tensor, logits: dict[str, torch.Tensor],
+                   captured: dict[str, torch.Tensor], ld_enabled: bool) -> torch.Tensor:
+    if not ld_enabled:
+        return logits["out"]
+    if model.config.arrangement == "gald":
+        # With LD off, F_GALD = F_GA: the head sees concat(F_GA, F) (Eq. 3 without Eq. 2).
+        return model.head(torch.cat([captured["F_GA"], captured["F"]], 1))
+    with ld_switch(model, False):  # LD sits before or beside GA: everything downstream changes
+        return model(images, upsample=False)["out"]
+
+
 @torch.no_grad()
 def stage_outputs(model: GALDNet, images: torch.Tensor, *, upsample_logits: bool = True,
-                  ld_enabled: bool = True) -> dict[str, torch.Tensor]:
+                  ld_enabled: bool = True, ld_off_logits: bool = False) -> dict[str, torch.Tensor]:
     """Run `images` (N,3,H,W, normalised) once and return the named stages that exist in this model.
 
     Keys: `F` (backbone feature), `F_GA`, `F_GALD`, `M` (LD mask, in [0, 1]), and `logits_fcn`,
     `logits_ga`, `logits_gald` (the FCN probe, GA probe and main heads), upsampled to H x W unless
     `upsample_logits=False`. Stages absent from an arrangement (e.g. `F_GA` in the FCN baseline) are
     omitted. With `ld_enabled=False`, `F_GALD` equals `F_GA` and `M` is not produced.
+    `ld_off_logits=True` adds `logits_gald_ld_off`, the main head with LD disabled; in the GALD
+    arrangement it is the head applied to concat(F_GA, F) from this same pass (no second backbone run).
     """
     captured: dict[str, torch.Tensor] = {}
     handles = []
@@ -63,6 +76,11 @@ def stage_outputs(model: GALDNet, images: torch.Tensor, *, upsample_logits: bool
     try:
         with ld_switch(model, ld_enabled):
             logits = model(images, upsample=False)
+        for h in handles:
+            h.remove()
+        logit_maps = {stage: logits[key] for stage, key in LOGIT_KEYS.items() if key in logits}
+        if ld_off_logits and model.config.uses_ld:
+            logit_maps["logits_gald_ld_off"] = _ld_off_logits(model, images, logits, captured, ld_enabled)
     finally:
         for h in handles:
             h.remove()
@@ -70,10 +88,8 @@ def stage_outputs(model: GALDNet, images: torch.Tensor, *, upsample_logits: bool
     if model.config.arrangement in ("ldga", "ld", "parallel"):
         # In these arrangements the LD output is not "GA then LD": keep the mask, drop the misleading name.
         captured.pop("F_GALD", None)
-    for stage, key in LOGIT_KEYS.items():
-        if key in logits:
-            out = logits[key]
-            if upsample_logits:
-                out = F.interpolate(out, size=images.shape[-2:], mode="bilinear", align_corners=False)
-            captured[stage] = out
+    for stage, out in logit_maps.items():
+        if upsample_logits:
+            out = F.interpolate(out, size=images.shape[-2:], mode="bilinear", align_corners=False)
+        captured[stage] = out
     return captured

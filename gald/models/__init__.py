@@ -2,6 +2,6 @@
 
 from .config import ARRANGEMENTS, GALDConfig
 from .galdnet import GALDNet, build_model
-from .heads import ProbeHead, SegHead
+from .heads import ProbeHead, SegHead, probe_gradients
 
-__all__ = ["ARRANGEMENTS", "GALDConfig", "GALDNet", "build_model", "ProbeHead", "SegHead"]
+__all__ = ["ARRANGEMENTS", "GALDConfig", "GALDNet", "build_model", "ProbeHead", "SegHead", "probe_gradients"]

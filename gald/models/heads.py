@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 from torch import nn
 
@@ -24,7 +27,26 @@ class SegHead(nn.Sequential):
 
 
 class ProbeHead(SegHead):
-    """A head trained on a *detached* feature: it reads a stage without changing the main model."""
+    """A head trained on a *detached* feature: it reads a stage without changing the main model.
+
+    `detach_input = False` (see `probe_gradients`) lets gradients flow to the input for attribution
+    methods; training always keeps the detach.
+    """
+
+    detach_input = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(x.detach())
+        return super().forward(x.detach() if self.detach_input else x)
+
+
+@contextlib.contextmanager
+def probe_gradients(model: nn.Module) -> Iterator[None]:
+    """Temporarily let gradients pass through the probe heads (for GradCAM / IG on the FCN and GA heads)."""
+    probes = [m for m in model.modules() if isinstance(m, ProbeHead)]
+    for probe in probes:
+        probe.detach_input = False
+    try:
+        yield
+    finally:
+        for probe in probes:
+            probe.detach_input = True
