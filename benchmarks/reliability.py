@@ -55,7 +55,10 @@ def load_summary(figures: dict) -> str:
                  f"p95 {s['p95_s']} s, RSS {s['rss_first_mb']} -> {s['rss_after_warmup_mb']} (after "
                  f"{s['warmup']}) -> {s['rss_last_mb']} MB, max {s['rss_max_mb']} MB, slope "
                  f"{s['slope_mb_per_100']:+.2f} MB / 100 requests; temp files grow "
-                 f"{s['disk_growth_mb_per_100']} MB / 100 requests")
+                 f"{s['disk_growth_mb_per_100']} MB / 100 requests "
+                 f"({s['gradio_cache_growth_mb_per_100']} MB in gradio's cache, cleaned by "
+                 f"delete_cache={figures.get('delete_cache')}), {s['app_export_dirs_at_end']} app export dirs "
+                 "at the end")
     return "\n".join(lines)
 
 
@@ -88,11 +91,11 @@ def main(argv: list[str] | None = None) -> int:
         if "inputs" in groups or "hygiene" in groups:
             # gradio prints a server-side traceback for every refused request: keep them in a log file
             log = work / "server_inprocess.log"
-            with open(log, "w") as f, contextlib.redirect_stderr(f), rc.serve_inprocess(checkpoint) as (_demo, url):
+            with open(log, "w") as f, contextlib.redirect_stderr(f), rc.serve_inprocess(checkpoint) as (demo, url):
                 if "inputs" in groups:
                     step("inputs", lambda: rc.input_results(url, work / "inputs"))
                 if "hygiene" in groups:
-                    step("hygiene", lambda: rc.hygiene_results(url, work / "hygiene", checkpoint))
+                    step("hygiene", lambda: rc.hygiene_results(url, work / "hygiene", checkpoint, demo))
         if "checkpoints" in groups:
             step("checkpoints", lambda: [*rc.checkpoint_results(work / "checkpoints"),
                                          rc.app_refuses_checkpoint(work / "checkpoints")])
@@ -103,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         if "training" in groups:
             def training() -> list[rc.Result]:
                 out, figures["training"] = rc.crash_resume(work / "training", iters=size["iters"], kills=size["kills"])
-                return [*out, rc.nan_stop(work / "training")]
+                return [*out, rc.kill_during_validation(work / "training"), rc.nan_stop(work / "training")]
             step("training", training)
         if "load" in groups:
             def load() -> list[rc.Result]:

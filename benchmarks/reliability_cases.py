@@ -656,7 +656,7 @@ def _raw_call(url: str, data: list[Any], timeout: float = 60) -> tuple[str, str]
     return (kind.group(1) if kind else "?"), text
 
 
-def hygiene_results(url: str, workdir: Path, checkpoint: Path) -> list[Result]:
+def hygiene_results(url: str, workdir: Path, checkpoint: Path, demo: Any = None) -> list[Result]:
     """File access, upload size limit and launch settings of the running app."""
     import httpx
 
@@ -704,6 +704,10 @@ def hygiene_results(url: str, workdir: Path, checkpoint: Path) -> list[Result]:
     bad = [c for c in launch_calls if re.search(r"share\s*=\s*True|allowed_paths|blocked_paths", c)]
     add("app.py launch(...)", "no share=True, no extra paths", _short("; ".join(launch_calls) or "no launch call", 80),
         bool(launch_calls) and not bad)
+    if demo is not None:
+        add("gr.Blocks delete_cache", "set (gradio's cache is otherwise kept forever)", repr(demo.delete_cache),
+            bool(demo.delete_cache))
+        add("queue max_size", "set (bounded queue)", repr(demo._queue.max_size), bool(demo._queue.max_size))
     cfg = httpx.get(url.rstrip("/") + "/config", timeout=30).json()
     add("served config share_url", "none", repr(cfg.get("share_url")), not cfg.get("share_url"))
     return results
@@ -1067,7 +1071,8 @@ def _checkpoints_loadable(run: Path) -> tuple[bool, str]:
     return True, ", ".join(notes) or "none yet"
 
 
-def crash_resume(workdir: Path, *, iters: int = 8, kills: int = 3, seed: int = 0) -> tuple[list[Result], dict]:
+def crash_resume(workdir: Path, *, iters: int = 8, kills: int = 3, seed: int = 0, batch: int = 4
+                 ) -> tuple[list[Result], dict]:
     """Reference run vs. a run killed with SIGKILL at `kills` random moments (seeded) and resumed each time."""
     import torch
 
@@ -1078,25 +1083,30 @@ def crash_resume(workdir: Path, *, iters: int = 8, kills: int = 3, seed: int = 0
     # reference: uninterrupted
     ref = workdir / "run_ref"
     t0 = time.perf_counter()
-    proc = subprocess.run([PYTHON, "-m", "gald.train", *train_args(data, ref, iters)], cwd=REPO, env=env,
+    proc = subprocess.run([PYTHON, "-m", "gald.train", *train_args(data, ref, iters, batch=batch)], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=900)
     ref_seconds = time.perf_counter() - t0
     if proc.returncode != 0:
         results.append(Result("training", "reference run", f"{iters} steps", f"exit {proc.returncode}: "
                               f"{_short(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else '')}", False))
         return results, {}
-    step_seconds = ref_seconds / (iters + 2)  # rough: start-up counts as ~2 steps
-    targets = sorted(rng.choice(np.arange(1, iters), size=min(kills, iters - 1), replace=False).tolist())
-    delays = rng.uniform(0.0, 1.0, size=len(targets)).tolist()
+    times = [r["time"] for r in map(json.loads, (ref / "log.jsonl").read_text().splitlines())
+             if r.get("event") == "train"]
+    step_seconds = float(np.median(np.diff(times))) if len(times) > 2 else ref_seconds / iters
+    # one kill point per stretch of the run (seeded), each `frac` of a step after a snapshot appeared
+    chunks = np.array_split(np.arange(1, iters), min(kills, iters - 1))
+    targets = [int(rng.choice(c)) for c in chunks]
+    delays = rng.uniform(0.0, 0.9, size=len(targets)).tolist()
     run = workdir / "run_killed"
     kill_log: list[dict[str, Any]] = []
     for i, (target, frac) in enumerate(zip(targets, delays, strict=True)):
-        args = train_args(data, run, iters) + (["--resume"] if i else [])
+        args = train_args(data, run, iters, batch=batch) + (["--resume"] if i else [])
         err_path = workdir / f"killed_{i + 1}.stderr"
         with open(err_path, "w") as err:  # a file, not a pipe: a full pipe would stall the trainer
             proc = subprocess.Popen([PYTHON, "-m", "gald.train", *args], cwd=REPO, env=env,
                                     stdout=subprocess.DEVNULL, stderr=err)
         deadline = time.time() + 600
+        target = min(max(target, _latest_step(run) + 1), iters - 1)  # each segment makes progress first
         while _latest_step(run) < target and proc.poll() is None and time.time() < deadline:
             time.sleep(0.05)
         time.sleep(frac * step_seconds)  # somewhere inside the next step / snapshot / validation
@@ -1113,13 +1123,13 @@ def crash_resume(workdir: Path, *, iters: int = 8, kills: int = 3, seed: int = 0
         results.append(Result("training", f"kill -9 #{i + 1} (after step {target} + {frac:.2f} step)",
                               "best/last load", f"snapshot {_latest_step(run)}; {note}"
                               + (f"; {len(tmp_left)} temp file(s) left" if tmp_left else "")
-                              + ("; finished before kill" if finished else ""),
-                              loadable and not (finished and proc.returncode != 0)))
+                              + ("; finished before the kill (no kill)" if finished else ""),
+                              loadable and not finished))
         if finished and proc.returncode != 0:
             results[-1].observed += f" [exit {proc.returncode}: {_short(stderr.strip()[-200:])}]"
     t0 = time.perf_counter()
-    proc = subprocess.run([PYTHON, "-m", "gald.train", *train_args(data, run, iters), "--resume"], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=900)
+    proc = subprocess.run([PYTHON, "-m", "gald.train", *train_args(data, run, iters, batch=batch), "--resume"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     final_ok = proc.returncode == 0
     final_step = json.loads((run / "last.json").read_text())["training"]["step"] if (run / "last.json").exists() else -1
     a, b = _load_state(ref / "last.safetensors"), _load_state(run / "last.safetensors") if final_ok else {}
@@ -1145,6 +1155,50 @@ def crash_resume(workdir: Path, *, iters: int = 8, kills: int = 3, seed: int = 0
     return results, figures
 
 
+def _val_steps(run: Path) -> list[int]:
+    log = run / "log.jsonl"
+    lines = log.read_text().splitlines() if log.exists() else []
+    return [r["step"] for r in map(json.loads, lines) if r.get("event") == "val"]
+
+
+def _train_steps(run: Path) -> list[int]:
+    log = run / "log.jsonl"
+    lines = log.read_text().splitlines() if log.exists() else []
+    return [r["step"] for r in map(json.loads, lines) if r.get("event") == "train"]
+
+
+def kill_during_validation(workdir: Path, *, iters: int = 4, eval_every: int = 2, batch: int = 4) -> Result:
+    """kill -9 as soon as eval step k's training is logged (validation and snapshot k still to come), then
+    --resume. An uninterrupted run validates at k; the resumed run must too, or best.* could differ."""
+    data = workdir / "camvid" if (workdir / "camvid").is_dir() else make_camvid(workdir / "camvid")
+    run, k = workdir / "run_valkill", eval_every
+    args = train_args(data, run, iters, eval_every=eval_every, batch=batch)
+    t0 = time.perf_counter()
+    with open(workdir / "valkill.stderr", "w") as err:
+        proc = subprocess.Popen([PYTHON, "-m", "gald.train", *args], cwd=REPO, env=_subprocess_env(),
+                                stdout=subprocess.DEVNULL, stderr=err)
+    deadline = time.time() + 600
+    while k not in _train_steps(run) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.005)
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    name = f"kill -9 between step {k} and its validation/snapshot"
+    expected = f"resume validates step {k} (as the uninterrupted run does)"
+    if _latest_step(run) >= k:
+        return Result("training", name, expected, f"inconclusive: snapshot {k} was already written", True,
+                      time.perf_counter() - t0)
+    loadable, note = _checkpoints_loadable(run)
+    proc2 = subprocess.run([PYTHON, "-m", "gald.train", *args, "--resume"], cwd=REPO, env=_subprocess_env(),
+                           capture_output=True, text=True, timeout=900)
+    steps = _val_steps(run)
+    best = json.loads((run / "best.json").read_text())["training"]["step"] if (run / "best.json").exists() else None
+    ok = proc2.returncode == 0 and k in steps and loadable
+    observed = (f"exit {proc2.returncode}; validated at steps {steps} (uninterrupted: "
+                f"{list(range(eval_every, iters + 1, eval_every))}); best.json from step {best}; {note}")
+    return Result("training", name, expected, observed, ok, time.perf_counter() - t0)
+
+
 NAN_SCRIPT = """
 import math, sys
 import gald.losses as L
@@ -1161,7 +1215,7 @@ raise SystemExit(main(sys.argv[1:]))
 """
 
 
-def nan_stop(workdir: Path, *, iters: int = 5, nan_step: int = 3) -> Result:
+def nan_stop(workdir: Path, *, iters: int = 5, nan_step: int = 3, batch: int = 4) -> Result:
     """A NaN loss at `nan_step` (monkeypatched in the subprocess, no hook in gald) stops the run with a message;
     last.* stays the intact checkpoint of step nan_step-1."""
     import torch
@@ -1172,7 +1226,7 @@ def nan_stop(workdir: Path, *, iters: int = 5, nan_step: int = 3) -> Result:
     run = workdir / "run_nan"
     t0 = time.perf_counter()
     proc = subprocess.run([PYTHON, "-c", NAN_SCRIPT.replace("{nan_step}", str(nan_step)),
-                           *train_args(data, run, iters, eval_every=100)], cwd=REPO, env=_subprocess_env(),
+                           *train_args(data, run, iters, eval_every=100, batch=batch)], cwd=REPO, env=_subprocess_env(),
                           capture_output=True, text=True, timeout=600)
     message = next((line for line in proc.stderr.splitlines() if "loss became" in line), "")
     problems = []
@@ -1247,8 +1301,14 @@ class AppProcess:
                 total += p.memory_info().rss
         return total / 2**20
 
-    def disk_mb(self) -> float:
-        return sum(f.stat().st_size for f in self.tmp.rglob("*") if f.is_file()) / 2**20
+    def disk_mb(self, part: str = "") -> float:
+        """MB of temporary files: all, or only those under `part` (e.g. "gradio": gradio's cache)."""
+        root = self.tmp / part if part else self.tmp
+        total = 0
+        for f in root.rglob("*"):
+            with contextlib.suppress(OSError):  # the app deletes files while we walk
+                total += f.stat().st_size if f.is_file() else 0
+        return total / 2**20
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -1371,7 +1431,7 @@ def sequential_memory(server: AppProcess, images: list[Path], n: int, warmup: in
     """RSS after each of `n` sequential analyses (distinct images); slope of a linear fit after `warmup`."""
     app = AppClient(server.url, False)
     rss, lat, failures = [], [], 0
-    disk0 = server.disk_mb()
+    disk0, cache0 = server.disk_mb(), server.disk_mb("gradio")
     for i in range(n):
         t0 = time.perf_counter()
         try:
@@ -1383,12 +1443,16 @@ def sequential_memory(server: AppProcess, images: list[Path], n: int, warmup: in
     y = np.asarray(rss[warmup:])
     x = np.arange(warmup, n)
     slope = float(np.polyfit(x, y, 1)[0]) * 100 if len(y) > 2 else float("nan")
-    disk = server.disk_mb() - disk0
+    disk, cache = server.disk_mb() - disk0, server.disk_mb("gradio") - cache0
+    exports = server.tmp / "gald_studio"
     return {"requests": n, "warmup": warmup, "failures": failures, "rss_first_mb": round(rss[0]),
             "rss_after_warmup_mb": round(rss[min(warmup, n - 1)]), "rss_last_mb": round(rss[-1]),
             "rss_max_mb": round(max(rss)), "slope_mb_per_100": round(slope, 2),
             "p50_s": round(_pct(lat, 50), 2), "p95_s": round(_pct(lat, 95), 2),
-            "disk_growth_mb_per_100": round(100 * disk / max(n, 1), 2), "rss_series_mb": [round(v, 1) for v in rss]}
+            "disk_growth_mb_per_100": round(100 * disk / max(n, 1), 2),
+            "gradio_cache_growth_mb_per_100": round(100 * cache / max(n, 1), 2),
+            "app_export_dirs_at_end": len(list(exports.iterdir())) if exports.is_dir() else 0,
+            "rss_series_mb": [round(v, 1) for v in rss]}
 
 
 def load_results(figures: dict[str, Any], *, rss_limit_mb: float = 3072, slope_limit: float = 25.0) -> list[Result]:
@@ -1403,6 +1467,15 @@ def load_results(figures: dict[str, Any], *, rss_limit_mb: float = 3072, slope_l
                   s["failures"] == 0 and s["rss_max_mb"] < rss_limit_mb),
            Result("load", f"RSS slope after {s['warmup']} warm-up requests", f"< {slope_limit:g} MB / 100 requests",
                   f"{s['slope_mb_per_100']:+.1f} MB / 100 requests", abs(s["slope_mb_per_100"]) < slope_limit)]
+    if "delete_cache" in figures:
+        bounded = bool(figures["delete_cache"]) and s["app_export_dirs_at_end"] <= 16
+        out.append(Result("load", "temp files (disk)", "bounded: delete_cache set, app exports pruned",
+                          f"+{s['disk_growth_mb_per_100']:.0f} MB / 100 analyses "
+                          f"({s['gradio_cache_growth_mb_per_100']:.0f} in gradio's cache); "
+                          f"delete_cache={figures['delete_cache']}; {s['app_export_dirs_at_end']} export dirs left",
+                          bounded))
+    if figures.get("server_errors"):
+        out[0].observed += f" [server log: {'; '.join(figures['server_errors'])}]"
     if "queue_max_size" in figures:
         out.append(Result("load", "queue bound (demo.queue max_size)", "set (bounded)",
                           str(figures["queue_max_size"]), bool(figures["queue_max_size"])))
@@ -1416,24 +1489,45 @@ def load_results(figures: dict[str, Any], *, rss_limit_mb: float = 3072, slope_l
 
 
 def queue_max_size() -> int | None:
-    """max_size of the app's queue, read from the demo the app builds (no server needed)."""
+    """max_size of the app's queue (app.ui.QUEUE_SIZE; the tests also check the built demo's queue)."""
     from app import ui
 
     return getattr(ui, "QUEUE_SIZE", None)
 
 
+def delete_cache_setting(checkpoint: Path) -> Any:
+    """`delete_cache` of the Blocks the app builds: gradio's cache is otherwise never cleaned."""
+    from app.inference import Predictor
+    from app.ui import build_demo
+
+    return build_demo(Predictor.from_checkpoint(checkpoint)).delete_cache
+
+
+def server_errors(log: Path, limit: int = 5) -> list[str]:
+    """Distinct exception lines in the server log (for the report when a request failed)."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    found = re.findall(r"^(?:[\w.]+(?:Error|Exception|Interrupt)\b.*)$", text, re.M)
+    return sorted({_short(f, 150) for f in found if not f.startswith("KeyboardInterrupt")})[:limit]
+
+
 def run_load(checkpoint: Path, workdir: Path, *, clients: int, per_client: int, sequential: int, warmup: int,
              burst_n: int = 0) -> dict[str, Any]:
-    images = load_images(workdir, max(clients * per_client, sequential, burst_n))
-    figures: dict[str, Any] = {"image_size": "160x120", "queue_max_size": queue_max_size()}
+    """Every phase gets its own images, so no request is answered from the Predictor's cache."""
+    n_conc = clients * per_client
+    images = load_images(workdir, 1 + n_conc + burst_n + sequential)
+    first, conc = images[0], images[1:1 + n_conc]
+    bursts, seq = images[1 + n_conc:1 + n_conc + burst_n], images[1 + n_conc + burst_n:]
+    figures: dict[str, Any] = {"image_size": "160x120", "queue_max_size": queue_max_size(),
+                               "delete_cache": delete_cache_setting(checkpoint)}
     t0 = time.perf_counter()
     with AppProcess(checkpoint, workdir) as server:
         figures["startup_s"] = round(time.perf_counter() - t0, 1)
         figures["rss_idle_mb"] = round(server.rss_mb())
-        AppClient(server.url, False).analyze(images[-1])  # first request pays lazy imports
-        figures["concurrent"] = concurrent_load(server, images, clients, per_client)
+        AppClient(server.url, False).analyze(first)  # the first request pays lazy imports
+        figures["concurrent"] = concurrent_load(server, conc, clients, per_client)
         if burst_n:
-            figures["burst"] = burst(server, images, burst_n)
-        figures["sequential"] = sequential_memory(server, images, sequential, warmup)
+            figures["burst"] = burst(server, bursts, burst_n)
+        figures["sequential"] = sequential_memory(server, seq, sequential, warmup)
         figures["rss_end_mb"] = round(server.rss_mb())
+    figures["server_errors"] = server_errors(server.log_path)
     return figures

@@ -7,7 +7,7 @@ from benchmarks import reliability_cases as rc
 
 
 def test_hygiene(rel_server, rel_checkpoint, tmp_path):
-    results = rc.hygiene_results(rel_server[1], tmp_path, rel_checkpoint)
+    results = rc.hygiene_results(rel_server[1], tmp_path, rel_checkpoint, rel_server[0])
     assert len(results) >= 10
     bad = [f"{r.case}: expected {r.expected}, observed {r.observed}" for r in results if not r.ok]
     assert not bad, "\n".join(bad)

@@ -10,7 +10,7 @@ from benchmarks import reliability_cases as rc
 
 @pytest.mark.slow
 def test_kill_and_resume_matches_uninterrupted_run(tmp_path):
-    results, figures = rc.crash_resume(tmp_path, iters=6, kills=3, seed=0)
+    results, figures = rc.crash_resume(tmp_path, iters=5, kills=3, seed=0, batch=2)
     bad = [f"{r.case}: expected {r.expected}, observed {r.observed}" for r in results if not r.ok]
     assert not bad, "\n".join(bad) + f"\n{figures}"
     assert len(figures["kills"]) == 3 and figures["resumes"] >= 3
@@ -18,5 +18,13 @@ def test_kill_and_resume_matches_uninterrupted_run(tmp_path):
 
 @pytest.mark.slow
 def test_nan_loss_stops_with_intact_checkpoint(tmp_path):
-    result = rc.nan_stop(tmp_path, iters=4, nan_step=3)
+    result = rc.nan_stop(tmp_path, iters=3, nan_step=2, batch=2)
+    assert result.ok, result.observed
+
+
+@pytest.mark.slow
+def test_kill_between_step_and_validation_still_validates(tmp_path):
+    result = rc.kill_during_validation(tmp_path, iters=2, eval_every=2, batch=2)
+    if result.observed.startswith("inconclusive"):
+        pytest.skip(result.observed)
     assert result.ok, result.observed
