@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF")  # JPEG also opens MPO (multi-picture JPEG)
-FORMAT_NAMES = "PNG, JPEG, WebP, BMP or TIFF"
+ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF")  # JPEG also opens MPO (multi-picture JPEG)
+FORMAT_NAMES = "PNG, JPEG, WebP, BMP, TIFF or GIF"
 MAX_FILE_BYTES = 25 * 1024 * 1024
 MIN_SIDE = 16
 MAX_ASPECT = 10

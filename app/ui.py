@@ -23,7 +23,7 @@ from .inference import HEAD_TITLES, Predictor
 
 log = logging.getLogger(__name__)
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
-UPLOAD_TYPES = [".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"]
+UPLOAD_TYPES = [".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"]
 MAX_FILE_SIZE = "25mb"
 QUEUE_SIZE = 16
 DEFAULT_ALPHA = 0.6

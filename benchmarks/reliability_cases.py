@@ -51,9 +51,7 @@ TRACEBACK = re.compile(r"Traceback \(most recent call last\)|File \"[^\"]+\", li
 
 # Case name -> reason, for failures that are known app/library bugs (reported, not fixed here). The report
 # shows them as KNOWN BUG; the tests mark them xfail(strict=True), so a fix makes the test say so.
-_GIF = ("GIF is refused although the issue requires animated GIFs to work (first frame): app/ui.py UPLOAD_TYPES "
-        "lacks '.gif' and app/image_io.py ALLOWED_FORMATS lacks 'GIF'")
-KNOWN_BUGS: dict[str, str] = {"animated GIF (3 frames)": _GIF, "animated GIF renamed .png": _GIF}
+KNOWN_BUGS: dict[str, str] = {}
 
 
 @dataclass

@@ -94,10 +94,14 @@ def test_formats(tmp_path, fmt):
     assert out.rgb.shape == (48, 64, 3)
 
 
-def test_gif_refused(tmp_path):
-    p = _save(Image.fromarray(_gradient()), tmp_path / "x.gif", format="GIF")
-    with pytest.raises(InputError, match="not a readable image"):
-        load_image(p)
+def test_animated_gif_uses_first_frame(tmp_path):
+    frames = [Image.new("RGB", (64, 48), c) for c in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
+    p = tmp_path / "x.gif"
+    frames[0].save(p, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    out = load_image(p)
+    assert out.rgb.shape == (48, 64, 3)
+    assert tuple(out.rgb[10, 10]) == (255, 0, 0)
+    assert any("3 frames" in n for n in out.notices)
 
 
 def test_exif_orientation(tmp_path):
