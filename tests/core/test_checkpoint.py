@@ -95,3 +95,31 @@ def test_clear_errors(tmp_path, model):
     j.write_text("{not json")
     with pytest.raises(CheckpointError, match="not valid JSON"):
         gald.load_checkpoint(tmp_path / "ck")
+
+
+def test_export_fp16_keeps_metadata_and_predictions(tmp_path, model):
+    from gald.export import main as export_main
+
+    gald.save_checkpoint(tmp_path / "src", model, META)
+    assert export_main([str(tmp_path / "src"), str(tmp_path / "dst"), "--fp16"]) == 0
+    loaded, meta = gald.load_checkpoint(tmp_path / "dst")
+    assert meta["storage_dtype"] == "float16" and meta["export"]["source"].endswith("src")
+    assert meta["class_names"] == META["class_names"] and meta["normalization"] == META["normalization"]
+    src_size = (tmp_path / "src.safetensors").stat().st_size
+    assert (tmp_path / "dst.safetensors").stat().st_size < 0.6 * src_size
+    x = torch.randn(1, 3, 40, 48)
+    with torch.no_grad():
+        a, b = model(x)["out"], loaded(x)["out"]
+    assert not torch.equal(a, b) and torch.allclose(a, b, atol=1e-2, rtol=1e-2)
+    assert torch.equal(a.argmax(1), b.argmax(1)) or (a.argmax(1) != b.argmax(1)).float().mean() < 0.01
+
+
+def test_export_refuses_same_path_and_bad_source(tmp_path, model, capsys):
+    from gald.export import main as export_main
+
+    gald.save_checkpoint(tmp_path / "src", model, META)
+    assert export_main([str(tmp_path / "src"), str(tmp_path / "src.json")]) == 2
+    (tmp_path / "bad.safetensors").write_bytes(pickle.dumps({"x": 1}))
+    (tmp_path / "bad.json").write_text(json.dumps({"format": "gald-checkpoint", "format_version": 1}))
+    assert export_main([str(tmp_path / "bad"), str(tmp_path / "out")]) == 2
+    assert "error:" in capsys.readouterr().err and not (tmp_path / "out.safetensors").exists()
