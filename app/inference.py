@@ -150,7 +150,10 @@ class Predictor:
         text = (f"{cfg.arrangement.upper()} · {cfg.backbone} OS{cfg.output_stride} · GA={cfg.ga} · "
                 f"LD={cfg.ld_downsample} · {self.num_classes} classes · input scale {self.scale:g} · "
                 f"{self.device.type.upper()}")
-        miou = (self.meta.get("metrics") or {}).get("miou")
+        metrics = self.meta.get("metrics") or {}
+        miou = metrics.get("miou")
+        if miou is None:  # the trainer's layout: {"val": {"gald": {"miou": ..}, "ga": .., "fcn": ..}}
+            miou = ((metrics.get("val") or {}).get("gald") or {}).get("miou")
         if isinstance(miou, (int, float)):
             text += f" · val mIoU {100 * miou:.1f}"
         return text

@@ -114,3 +114,11 @@ def test_class_score_region():
     score = ClassScore(Toy(), "gald")(x)
     assert score.shape == (1, 3)
     assert score[0, 0] == 5.0 and score[0, 1] == 1.0 and score[0, 2] == 0.0  # 2: never predicted -> mean
+
+
+@pytest.mark.parametrize("metrics, shown", [({"val": {"gald": {"miou": 0.4567}}}, "val mIoU 45.7"),
+                                            ({"miou": 0.5}, "val mIoU 50.0"), ({}, None)])
+def test_description_reads_trainer_metrics(predictor, metrics, shown):
+    pred = Predictor(predictor.model, {**predictor.meta, "metrics": metrics})
+    assert "GALD" in pred.description and "resnet18" in pred.description
+    assert (shown in pred.description) if shown else ("mIoU" not in pred.description)
