@@ -199,3 +199,27 @@ def ablation_bars(rows: list[list[Any]]) -> go.Figure:
     fig.update_xaxes(title="mIoU (%)")
     fig.update_yaxes(autorange="reversed")
     return fig
+
+
+def learning_curve(curve: dict[str, Any] | None) -> go.Figure | None:
+    """Train loss (left axis) and val mIoU per head (right axis) against the step, from the checkpoint's
+    `learning_curve` metadata (written by `python -m gald.export --log`)."""
+    if not isinstance(curve, dict) or not (curve.get("train") or curve.get("val")):
+        return None
+    fig = go.Figure()
+    train = [r for r in curve.get("train") or [] if isinstance(r, dict)]
+    if train:
+        fig.add_trace(go.Scatter(x=[r.get("step") for r in train], y=[r.get("loss") for r in train], mode="lines",
+                                 name="train loss", line=dict(color="#bbbbbb", width=1.5)))
+    val = [r for r in curve.get("val") or [] if isinstance(r, dict)]
+    for h in ("fcn", "ga", "gald"):
+        pts = [(r["step"], r[f"{h}_miou"]) for r in val if isinstance(r.get(f"{h}_miou"), (int, float))]
+        if pts:
+            fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[round(100 * p[1], 2) for p in pts],
+                                     mode="lines+markers", name=f"{HEAD_NAMES[h]} val mIoU", yaxis="y2",
+                                     line=dict(color=HEAD_COLOURS[h], width=2.5)))
+    _layout(fig, "Learning curve of this checkpoint",
+            yaxis=dict(title="train loss (OHEM + aux + probes)"),
+            yaxis2=dict(title="val mIoU (%)", overlaying="y", side="right", rangemode="tozero"))
+    fig.update_xaxes(title="training step")
+    return fig

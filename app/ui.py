@@ -90,7 +90,8 @@ def example_rows() -> tuple[list[list[str]], list[str]]:
 
 
 def dashboard_values(pred: Predictor) -> tuple[Any, ...]:
-    """(note, IoU bars, small/large table, boundary curves, ablation table, ablation bars, has eval, has ablations)."""
+    """(note, IoU bars, small/large table, boundary curves, learning curve, ablation table, ablation bars,
+    has eval, has ablations)."""
     path, ablation_paths = pred.eval_paths()
     ev, problem = plots.load_json(path)
     ablations = []
@@ -112,7 +113,8 @@ def dashboard_values(pred: Predictor) -> tuple[Any, ...]:
     else:
         abl_table, abl_plot = _table(["ablation"], []), None
         note += f" No ablation JSONs in `{path.parent / 'ablations' if path else 'checkpoints/ablations'}`."
-    return note, iou, sl, curves, abl_table, abl_plot, ev is not None, bool(ablations)
+    learning = plots.learning_curve(pred.meta.get("learning_curve"))
+    return note, iou, sl, curves, learning, abl_table, abl_plot, ev is not None or learning is not None, bool(ablations)
 
 
 def make_handlers(pred: Predictor, png: views.PngStore | None = None) -> SimpleNamespace:
@@ -272,7 +274,7 @@ def build_demo(pred: Predictor) -> gr.Blocks:
                                      height="auto", format="png", object_fit="contain", allow_preview=True)
                 scatter = gr.Plot(label="Mean M per predicted segment vs segment area", elem_id="gald-scatter")
             with gr.Tab("Dashboard", id="dashboard"):
-                note, iou_fig, sl_tab, curves, abl_tab, abl_fig, has_eval, has_abl = dashboard_values(pred)
+                note, iou_fig, sl_tab, curves, learning, abl_tab, abl_fig, has_eval, has_abl = dashboard_values(pred)
                 with gr.Row():
                     gr.Markdown("### Checkpoint evaluation")
                     reload = gr.Button("Reload evaluation files", size="sm", scale=0, min_width=200)
@@ -282,6 +284,7 @@ def build_demo(pred: Predictor) -> gr.Blocks:
                     with gr.Row(equal_height=False):
                         dash_sl = gr.Dataframe(sl_tab, label="mIoU % of small vs large classes", interactive=False)
                         dash_curves = gr.Plot(curves, label="Boundary-band IoU")
+                    dash_learning = gr.Plot(learning, label="Learning curve")
                 with gr.Row(equal_height=False, visible=has_abl) as abl_box:
                     dash_abl = gr.Dataframe(abl_tab, label="Ablations: mIoU % per head", interactive=False)
                     dash_abl_fig = gr.Plot(abl_fig, label="Ablation mIoU")
@@ -322,8 +325,8 @@ def build_demo(pred: Predictor) -> gr.Blocks:
                        api_visibility="undocumented")  # the documented way to pick a channel is /channel
         at_run.click(h.attribute, [state, at_head, at_class, at_method, at_steps], [at_img, at_text],
                      api_name="attribute", concurrency_limit=1)
-        reload.click(h.dashboard, None, [dash_note, dash_iou, dash_sl, dash_curves, dash_abl, dash_abl_fig, eval_box,
-                                       abl_box], api_name="dashboard")
+        reload.click(h.dashboard, None, [dash_note, dash_iou, dash_sl, dash_curves, dash_learning, dash_abl,
+                                         dash_abl_fig, eval_box, abl_box], api_name="dashboard")
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=2)
     return demo
 

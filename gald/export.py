@@ -1,15 +1,18 @@
-"""`python -m gald.export SRC DST [--fp16]`: copy a trained checkpoint for distribution.
+"""`python -m gald.export SRC DST [--fp16] [--log RUN/log.jsonl]`: copy a trained checkpoint for distribution.
 
 Used to turn a run's `best` checkpoint into the bundled `checkpoints/galdnet_r18_camvid`: the model is
 rebuilt from SRC's metadata (nothing unpickled), written again with `save_checkpoint` (atomic), optionally
 with fp16 storage to halve the file (it is cast back to fp32 on load), and the metadata gains an `export`
-record naming the source. Evaluate the exported file again: fp16 storage moves val mIoU by ~0.01 points.
+record naming the source. With `--log`, the run's learning curve (train loss every logged step, val mIoU
+of every head at every validation) goes into the metadata too, for the app's dashboard. Evaluate the
+exported file again: fp16 storage moves val mIoU by ~0.01 points.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,15 +21,41 @@ import torch
 
 from .checkpoint import CheckpointError, checkpoint_paths, load_checkpoint, save_checkpoint
 
+VAL_KEYS = ("gald_miou", "ga_miou", "fcn_miou", "boundary_iou_5")
 
-def export_checkpoint(src: str | Path, dst: str | Path, *, fp16: bool = False) -> tuple[Path, Path]:
-    """Re-save SRC as DST (fp16 storage if asked). Returns (weights path, metadata path)."""
+
+def learning_curve(log_path: str | Path, *, upto: int | None = None) -> dict[str, list[dict[str, float]]]:
+    """{"train": [{step, loss, lr}], "val": [{step, gald_miou, ...}]} from a trainer's log.jsonl (last record
+    per step wins, so a resumed run's repeated steps count once); steps after `upto` are left out."""
+    train: dict[int, dict[str, float]] = {}
+    val: dict[int, dict[str, float]] = {}
+    for line in Path(log_path).read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut short by a kill
+        step = rec.get("step")
+        if not isinstance(step, int) or (upto is not None and step > upto):
+            continue
+        if rec.get("event") == "train" and isinstance(rec.get("total"), (int, float)):
+            train[step] = {"step": step, "loss": round(float(rec["total"]), 4), "lr": float(rec.get("lr", 0.0))}
+        elif rec.get("event") == "val":
+            val[step] = {"step": step, **{k: round(float(rec[k]), 5) for k in VAL_KEYS
+                                          if isinstance(rec.get(k), (int, float))}}
+    return {"train": [train[k] for k in sorted(train)], "val": [val[k] for k in sorted(val)]}
+
+
+def export_checkpoint(src: str | Path, dst: str | Path, *, fp16: bool = False,
+                      log: str | Path | None = None) -> tuple[Path, Path]:
+    """Re-save SRC as DST (fp16 storage if asked, learning curve from `log`). Returns (weights, metadata) paths."""
     model, meta = load_checkpoint(src)
     meta = dict(meta)
     for key in ("format", "format_version", "config", "storage_dtype"):
         meta.pop(key, None)  # written again by save_checkpoint
     meta["export"] = {"source": str(src), "date": _dt.datetime.now().isoformat(timespec="seconds"),
                       "storage_dtype": "float16" if fp16 else "float32"}
+    if log is not None:
+        meta["learning_curve"] = learning_curve(log)
     return save_checkpoint(dst, model, meta, dtype=torch.float16 if fp16 else torch.float32)
 
 
@@ -35,13 +64,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("src", help="checkpoint to read (x, x.safetensors or x.json)")
     p.add_argument("dst", help="checkpoint to write (x -> x.safetensors + x.json)")
     p.add_argument("--fp16", action="store_true", help="store the weights as float16 (half the size)")
+    p.add_argument("--log", type=Path, help="the run's log.jsonl: store its learning curve in the metadata")
     args = p.parse_args(argv)
     if checkpoint_paths(args.src) == checkpoint_paths(args.dst):
         print("error: SRC and DST are the same checkpoint", file=sys.stderr)
         return 2
     try:
-        weights, meta = export_checkpoint(args.src, args.dst, fp16=args.fp16)
-    except CheckpointError as exc:
+        weights, meta = export_checkpoint(args.src, args.dst, fp16=args.fp16, log=args.log)
+    except (CheckpointError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {weights} ({weights.stat().st_size / 2**20:.1f} MiB) and {meta}")

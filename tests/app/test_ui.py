@@ -46,8 +46,9 @@ def _eval(names, miou):
 
 
 def test_dashboard_values(predictor, tmp_path, monkeypatch):
-    note, iou, sl, curves, abl, abl_fig, has_eval, has_abl = ui.dashboard_values(predictor)
-    assert "No evaluation JSON found" in note and iou is None and not has_eval and not has_abl
+    note, iou, sl, curves, learning, abl, abl_fig, has_eval, has_abl = ui.dashboard_values(predictor)
+    assert "No evaluation JSON found" in note and iou is None and learning is None
+    assert not has_eval and not has_abl
 
     stem = tmp_path / "model"
     monkeypatch.setattr(predictor, "checkpoint_path", str(stem))
@@ -55,8 +56,13 @@ def test_dashboard_values(predictor, tmp_path, monkeypatch):
     (tmp_path / "ablations").mkdir()
     (tmp_path / "ablations" / "no_ld.json").write_text(json.dumps({"name": "GA only", **_eval(predictor.class_names, 0.5)}))
     (tmp_path / "ablations" / "broken.json").write_text("{not json")
-    note, iou, sl, curves, abl, abl_fig, has_eval, has_abl = ui.dashboard_values(predictor)
+    curve = {"train": [{"step": s, "loss": 3.0 - s / 10, "lr": 0.01} for s in range(0, 30, 10)],
+             "val": [{"step": 20, "gald_miou": 0.3, "ga_miou": 0.25, "fcn_miou": 0.2}]}
+    monkeypatch.setitem(predictor.meta, "learning_curve", curve)
+    note, iou, sl, curves, learning, abl, abl_fig, has_eval, has_abl = ui.dashboard_values(predictor)
     assert has_eval and has_abl and "Validation results" in note
+    assert [t.name for t in learning.data] == ["train loss", "FCN val mIoU", "GA val mIoU", "GALD val mIoU"]
+    assert list(learning.data[3].y) == [30.0] and list(learning.data[0].x) == [0, 10, 20]
     assert len(iou.data) == 3 and list(sl["head"]) == ["FCN", "GA", "GALD"]
     assert sl.iloc[2, 1] == 60.0  # small classes of the CamVid split
     assert list(abl["ablation"]) == ["GA only"] and abl.iloc[0, 3] == 50.0

@@ -123,3 +123,19 @@ def test_export_refuses_same_path_and_bad_source(tmp_path, model, capsys):
     (tmp_path / "bad.json").write_text(json.dumps({"format": "gald-checkpoint", "format_version": 1}))
     assert export_main([str(tmp_path / "bad"), str(tmp_path / "out")]) == 2
     assert "error:" in capsys.readouterr().err and not (tmp_path / "out.safetensors").exists()
+
+
+def test_export_learning_curve_from_a_resumed_log(tmp_path, model):
+    from gald.export import export_checkpoint
+
+    gald.save_checkpoint(tmp_path / "src", model, META)
+    lines = [{"step": 10, "event": "train", "total": 2.5, "lr": 0.01},
+             {"step": 20, "event": "train", "total": 2.0, "lr": 0.009},
+             {"step": 20, "event": "val", "gald_miou": 0.3, "ga_miou": 0.2, "fcn_miou": 0.1, "boundary_iou_5": 0.1},
+             {"step": 20, "event": "train", "total": 1.9, "lr": 0.009}]  # resumed: step 20 logged again
+    log = tmp_path / "log.jsonl"
+    log.write_text("\n".join(json.dumps(r) for r in lines) + '\n{"step": 30, "ev')  # last line cut by a kill
+    export_checkpoint(tmp_path / "src", tmp_path / "dst", log=log)
+    curve = gald.read_metadata(tmp_path / "dst")["learning_curve"]
+    assert [(r["step"], r["loss"]) for r in curve["train"]] == [(10, 2.5), (20, 1.9)]
+    assert curve["val"] == [{"step": 20, "gald_miou": 0.3, "ga_miou": 0.2, "fcn_miou": 0.1, "boundary_iou_5": 0.1}]
