@@ -140,3 +140,18 @@ def test_handlers_turn_crashes_into_messages(predictor, example_files, monkeypat
         handlers.analyze(str(example_files[0]), None)
     with pytest.raises(gr.Error, match="Analyze an image first"):
         handlers.channel(None, 3)
+
+
+def test_launcher_caps_malloc_arenas(monkeypatch):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gald_launcher", Path(__file__).resolve().parents[2] / "app.py")
+    launcher = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(launcher)
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert launcher.limit_malloc_arenas() is False  # the user's setting wins
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    import platform
+
+    glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert launcher.limit_malloc_arenas() is glibc
