@@ -1,0 +1,42 @@
+"""The README's tables are printed by scripts from the evaluation JSONs, never typed by hand."""
+
+from __future__ import annotations
+
+import json
+
+from benchmarks import ablation_table, model_card
+
+CLASSES = ["Sky", "Pole", "Car"]
+
+
+def _eval(miou: float) -> dict:
+    heads = {h: {"miou": miou + d, "small_miou": 0.1 + d, "large_miou": 0.8 + d, "pixel_accuracy": 0.9,
+                 "per_class_iou": {"Sky": 0.9 + d, "Pole": None, "Car": 0.5 + d}}
+             for h, d in (("gald", 0.0), ("ga", -0.01), ("fcn", -0.02))}
+    return {"split": "val", "num_images": 3, "heads": heads, "class_pixel_share": {"Sky": 0.5, "Pole": 0.01},
+            "boundary_iou": {h: {"2": 0.2, "5": 0.25 + d, "40": 0.5} for h, d in (("gald", 0.0), ("fcn", -0.05))},
+            "training": {"optim": {"iters": 250}}}
+
+
+def test_model_card_tables(tmp_path, capsys, monkeypatch):
+    (tmp_path / "m.eval.json").write_text(json.dumps(_eval(0.5)))
+    curve = {"val": [{"step": 350, "gald_miou": 0.2, "ga_miou": 0.25, "fcn_miou": 0.24, "boundary_iou_5": 0.1}]}
+    (tmp_path / "m.json").write_text(json.dumps({"learning_curve": curve}))
+    monkeypatch.setattr("sys.argv", ["model_card", "--checkpoint", str(tmp_path / "m.json")])
+    model_card.main()
+    out = capsys.readouterr().out
+    assert "| Sky | 50.0% | 90.0 | 89.0 | 88.0 |" in out
+    assert "| Pole | 1.0% | n/a | n/a | n/a |" in out and "| Car | n/a | 50.0 |" in out
+    assert "| **mIoU** | | 50.0 | 49.0 | 48.0 |" in out
+    assert "| 5 | 25.0 | 20.0 |" in out and "| 40 | 50.0 | 50.0 |" in out  # GA has no bands: left out
+    assert "| 350 | 20.0 | 25.0 | 24.0 | 10.0 |" in out
+
+
+def test_ablation_table_rows_and_paper_deltas(tmp_path):
+    (tmp_path / "fcn.json").write_text(json.dumps(_eval(0.30)))
+    (tmp_path / "gald.json").write_text(json.dumps(_eval(0.35)))
+    rows = ablation_table.load_rows(tmp_path)
+    assert [r["row"] for r in rows] == ["fcn", "gald"] and rows[1]["iters"] == 250
+    table = ablation_table.markdown(rows).splitlines()
+    assert table[2] == "| FCN | 30.0 | 10.0 | 80.0 | 25.0 | 73.7 (+0.0) |"
+    assert table[3] == "| +CGNL+LD (GALD) | 35.0 (+5.0) | 10.0 | 80.0 | 25.0 | 79.6 (+5.9) |"
