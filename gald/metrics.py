@@ -60,7 +60,11 @@ def boundary_band(target: torch.Tensor, width: int, ignore_index: int = IGNORE_I
     # A pixel is on a boundary if any 3x3 neighbour has another label (ignore counts as a label:
     # void regions in CamVid mostly sit on object borders).
     edge = (F.max_pool2d(t, 3, 1, 1) != -F.max_pool2d(-t, 3, 1, 1))
-    band = F.max_pool2d(edge.float(), 2 * width + 1, 1, width) > 0 if width > 0 else edge
+    if width > 0:  # a square max filter is separable: two 1-D passes cost 2k instead of k^2 per pixel
+        k = 2 * width + 1
+        band = F.max_pool2d(F.max_pool2d(edge.float(), (1, k), 1, (0, width)), (k, 1), 1, (width, 0)) > 0
+    else:
+        band = edge
     band = band[:, 0]
     return band if target.dim() == 3 else band[0]
 

@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -55,3 +56,21 @@ def test_boundary_iou_penalises_shifted_boundary_only_in_band():
 
 def test_small_large_split():
     assert class_split_by_share([0.5, 0.01, 0.3, 0.019]) == ([1, 3], [0, 2])
+
+
+@pytest.mark.parametrize("width", [0, 1, 3, 7, 40])
+def test_boundary_band_matches_brute_force_chebyshev_distance(width):
+    g = torch.Generator().manual_seed(width)
+    label = torch.randint(0, 3, (6, 8), generator=g).repeat_interleave(4, 0).repeat_interleave(4, 1)[:23, :31]
+    label[:3, :5] = 255
+    lab = label.numpy()
+    h, w = lab.shape
+    pad = np.pad(lab, 1, mode="edge")
+    edge = np.zeros_like(lab, dtype=bool)  # any 3x3 neighbour with another label (ignore counts as a label)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            edge |= pad[1 + dy:1 + dy + h, 1 + dx:1 + dx + w] != lab
+    expected = np.zeros_like(edge)
+    for y, x in zip(*np.nonzero(edge), strict=True):
+        expected[max(0, y - width):y + width + 1, max(0, x - width):x + width + 1] = True
+    np.testing.assert_array_equal(boundary_band(label, width).numpy(), expected)
