@@ -120,11 +120,14 @@ def evaluate(model: nn.Module, loader: Iterable, num_classes: int, *, device: to
             if probs and next(iter(probs.values())).shape[-2:] != target.shape[-2:]:
                 probs = {k: F.interpolate(v, size=target.shape[-2:], mode="bilinear", align_corners=False)
                          for k, v in probs.items()}
+            target_cpu, bands = target.cpu(), None
             for key, p in probs.items():
                 head = HEAD_NAMES[key]
-                pred = p.argmax(1)
-                cms.setdefault(head, ConfusionMatrix(num_classes)).update(pred.cpu(), target.cpu())
-                bious.setdefault(head, BoundaryIoU(num_classes, band_widths)).update(pred.cpu(), target.cpu())
+                pred = p.argmax(1).cpu()
+                cms.setdefault(head, ConfusionMatrix(num_classes)).update(pred, target_cpu)
+                biou = bious.setdefault(head, BoundaryIoU(num_classes, band_widths))
+                bands = bands if bands is not None else biou.bands(target_cpu)  # same label for every head
+                biou.update(pred, target_cpu, bands)
             valid = target[(target >= 0) & (target < num_classes)]
             label_counts += torch.bincount(valid.cpu().flatten(), minlength=num_classes)
             n_images += 1

@@ -78,9 +78,14 @@ class BoundaryIoU:
         self.ignore_index = ignore_index
         self.matrices = {w: ConfusionMatrix(num_classes, ignore_index) for w in self.widths}
 
-    def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
+    def bands(self, target: torch.Tensor) -> dict[int, torch.Tensor]:
+        """The band masks of `target` for every width: compute once, share between heads."""
+        return {w: boundary_band(target, w, self.ignore_index) for w in self.widths}
+
+    def update(self, pred: torch.Tensor, target: torch.Tensor, bands: dict[int, torch.Tensor] | None = None) -> None:
+        bands = bands if bands is not None else self.bands(target)
         for w, cm in self.matrices.items():
-            cm.update(pred, target, boundary_band(target, w, self.ignore_index))
+            cm.update(pred, target, bands[w])
 
     def merge(self, other: BoundaryIoU) -> None:
         for w in self.widths:

@@ -74,3 +74,13 @@ def test_boundary_band_matches_brute_force_chebyshev_distance(width):
     for y, x in zip(*np.nonzero(edge), strict=True):
         expected[max(0, y - width):y + width + 1, max(0, x - width):x + width + 1] = True
     np.testing.assert_array_equal(boundary_band(label, width).numpy(), expected)
+
+
+def test_boundary_iou_shared_bands_give_the_same_result():
+    g = torch.Generator().manual_seed(0)
+    target = torch.randint(0, 3, (2, 24, 30), generator=g)
+    pred = torch.randint(0, 3, (2, 24, 30), generator=g)
+    a, b = BoundaryIoU(3, widths=(1, 4)), BoundaryIoU(3, widths=(1, 4))
+    a.update(pred, target)
+    b.update(pred, target, b.bands(target))
+    assert a.compute() == b.compute() and set(b.bands(target)) == {1, 4}
