@@ -124,7 +124,7 @@ def main() -> int:
         pred.attribute(analysis, "gald", target, "gradcam")
         cam.append(time.perf_counter() - t)
 
-    print(summarise("network: 2 stage_outputs passes (LD on + off)", net))
+    print(summarise("network: 1 stage_outputs pass (LD on; LD off from it)", net))
     print(summarise("analysis + every figure (arrays, plotly)", full))
     print(summarise("analyze handler (decode+analysis+figures+PNGs)", handler, TARGETS["analysis"]))
     print(summarise("channel view (array)", ch))
