@@ -24,9 +24,9 @@ from .checkpoint import CheckpointError, checkpoint_paths, load_checkpoint, save
 VAL_KEYS = ("gald_miou", "ga_miou", "fcn_miou", "boundary_iou_5")
 
 
-def learning_curve(log_path: str | Path, *, upto: int | None = None) -> dict[str, list[dict[str, float]]]:
+def learning_curve(log_path: str | Path) -> dict[str, list[dict[str, float]]]:
     """{"train": [{step, loss, lr}], "val": [{step, gald_miou, ...}]} from a trainer's log.jsonl (last record
-    per step wins, so a resumed run's repeated steps count once); steps after `upto` are left out."""
+    per step wins, so a resumed run's repeated steps count once)."""
     train: dict[int, dict[str, float]] = {}
     val: dict[int, dict[str, float]] = {}
     for line in Path(log_path).read_text().splitlines():
@@ -35,7 +35,7 @@ def learning_curve(log_path: str | Path, *, upto: int | None = None) -> dict[str
         except json.JSONDecodeError:
             continue  # a line cut short by a kill
         step = rec.get("step")
-        if not isinstance(step, int) or (upto is not None and step > upto):
+        if not isinstance(step, int):
             continue
         if rec.get("event") == "train" and isinstance(rec.get("total"), (int, float)):
             train[step] = {"step": step, "loss": round(float(rec["total"]), 4), "lr": float(rec.get("lr", 0.0))}
@@ -52,8 +52,7 @@ def export_checkpoint(src: str | Path, dst: str | Path, *, fp16: bool = False,
     meta = dict(meta)
     for key in ("format", "format_version", "config", "storage_dtype"):
         meta.pop(key, None)  # written again by save_checkpoint
-    meta["export"] = {"source": str(src), "date": _dt.datetime.now().isoformat(timespec="seconds"),
-                      "storage_dtype": "float16" if fp16 else "float32"}
+    meta["export"] = {"source": str(src), "date": _dt.datetime.now().isoformat(timespec="seconds")}
     if log is not None:
         meta["learning_curve"] = learning_curve(log)
     return save_checkpoint(dst, model, meta, dtype=torch.float16 if fp16 else torch.float32)
