@@ -20,6 +20,7 @@ PAPER_ROWS: dict[str, tuple[str, float, float]] = {
     "ga": ("+CGNL", 78.2, 73.7),
     "ld": ("+LD", 77.5, 73.7),
     "gald": ("+CGNL+LD (GALD)", 79.6, 73.7),
+    "gald_seed1": ("+CGNL+LD (GALD), seed 1 (run-to-run noise)", 79.6, 73.7),
     "ldga": ("LDGA", 78.1, 73.7),
     "parallel": ("Parallel", 77.5, 73.7),
     "psp_ld": ("+PSP+LD", 78.9, 73.7),
