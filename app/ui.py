@@ -214,7 +214,7 @@ def build_demo(pred: Predictor) -> gr.Blocks:
                     elem_id="gald-header")
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
-                image_file = gr.File(label="Image (PNG, JPEG, WebP, BMP, TIFF)", file_types=UPLOAD_TYPES,
+                image_file = gr.File(label="Image (PNG, JPEG, WebP, BMP, TIFF, GIF)", file_types=UPLOAD_TYPES,
                                      elem_id="gald-image-upload", height=120)
                 label_file = gr.File(label="Ground truth, optional (class-id PNG or palette colours)",
                                      file_types=UPLOAD_TYPES, elem_id="gald-label-upload", height=120)
