@@ -61,7 +61,8 @@ def save_checkpoint(path: str | os.PathLike, model: GALDNet, metadata: dict[str,
     meta = dict(metadata or {})
     meta.update(format=FORMAT_NAME, format_version=FORMAT_VERSION, config=model.config.to_dict(),
                 storage_dtype=str(dtype).removeprefix("torch."))
-    fd, tmp = tempfile.mkstemp(dir=weights_path.parent if weights_path.parent.exists() else None, suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=weights_path.parent if weights_path.parent.exists() else None,
+                               prefix=f".{weights_path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         save_file(state, tmp, metadata={"format": FORMAT_NAME})

@@ -30,7 +30,14 @@ from .engine import evaluate, make_optimizer, poly_lr_lambda, summarize_small_la
 from .losses import GALDLoss
 from .models import GALDConfig, GALDNet
 from .sampling import ResumableSampler, SeededDataset
-from .train_state import latest_snapshot, read_snapshot, rng_state, set_rng_state, write_snapshot
+from .train_state import (
+    latest_snapshot,
+    read_snapshot,
+    remove_stale_temp_files,
+    rng_state,
+    set_rng_state,
+    write_snapshot,
+)
 
 
 class NonFiniteLoss(RuntimeError):
@@ -237,6 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     dist_info = init_distributed(cfg["train"]["device"])
     run_dir = Path(args.out or f"runs/{cfg['name']}")
     run_dir.mkdir(parents=True, exist_ok=True)
+    if dist_info.is_main and (stale := remove_stale_temp_files(run_dir)):
+        print(f"removed {len(stale)} half-written file(s) left by an interrupted run: {', '.join(stale)}",
+              file=sys.stderr)
     trainer = Trainer(cfg, run_dir, dist_info, progress=not args.no_progress)
     # Ctrl-C and SIGTERM (torchrun, schedulers) finish the current step, write a snapshot and exit, so the
     # saved state is never from the middle of an optimizer step. A second Ctrl-C aborts at once.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,21 @@ def write_snapshot(run_dir: Path, step: int, state: dict[str, Any], keep: int = 
     for old in sorted(run_dir.glob(f"{SNAPSHOT_PREFIX}*"))[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+# Names of half-written files that a kill during an atomic write leaves behind: ours (".<name>.<random>.tmp",
+# ".snapshot-<step>.tmp") and the temporary file safetensors' Rust writer renames into place (".tmpXXXXXX").
+STALE_TEMP = re.compile(r"^\.(?:.+\.tmp|tmp[A-Za-z0-9]{6})$")
+
+
+def remove_stale_temp_files(run_dir: Path) -> list[str]:
+    """Delete leftovers of interrupted atomic writes in `run_dir` (call before a run writes anything)."""
+    removed = []
+    for p in sorted(run_dir.iterdir()) if run_dir.is_dir() else []:
+        if STALE_TEMP.match(p.name):
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+            removed.append(p.name)
+    return removed
 
 
 def latest_snapshot(run_dir: Path) -> Path | None:

@@ -41,3 +41,21 @@ def test_interrupt_and_resume_is_bit_identical(tiny_config, tmp_path, tools):
 
     assert losses(log_a) == losses(log_b)
     assert vals(log_a) == vals(log_b) and [s for s, _ in vals(log_a)] == [5, 10, 12]
+
+
+def test_stale_temp_files_of_a_killed_run_are_removed(tmp_path):
+    from gald.train_state import remove_stale_temp_files, write_snapshot
+
+    run = tmp_path / "run"
+    write_snapshot(run, 3, {"model": {"w": torch.ones(2)}})
+    (run / ".last.safetensors.x1y2.tmp").write_bytes(b"half")  # save_checkpoint's own temp file
+    (run / ".tmpqJ8Dqs").write_bytes(b"half")  # safetensors' Rust writer
+    (run / ".snapshot-00000004.tmp").mkdir()  # write_snapshot's staging folder
+    (run / ".snapshot-00000004.tmp" / "state.json").write_text("{")
+    keep = ["log.jsonl", "best.json", "best.safetensors", "tmp_notes.txt", ".tmpdir-of-user", "snapshot-00000003"]
+    for name in keep[:-1]:
+        (run / name).write_text("x")
+    removed = remove_stale_temp_files(run)
+    assert sorted(removed) == [".last.safetensors.x1y2.tmp", ".snapshot-00000004.tmp", ".tmpqJ8Dqs"]
+    assert sorted(p.name for p in run.iterdir()) == sorted(keep)
+    assert remove_stale_temp_files(tmp_path / "missing") == []
