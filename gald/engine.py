@@ -20,14 +20,24 @@ from .metrics import DEFAULT_BAND_WIDTHS, BoundaryIoU, ConfusionMatrix
 HEAD_NAMES = {"out": "gald", "ga_probe": "ga", "fcn_probe": "fcn"}
 
 
-def make_optimizer(model: nn.Module, lr: float, momentum: float = 0.9, weight_decay: float = 5e-4) -> torch.optim.SGD:
-    """SGD; no weight decay on norm parameters and biases (standard for segmentation from scratch)."""
-    decay, no_decay = [], []
+def make_optimizer(model: nn.Module, lr: float, momentum: float = 0.9, weight_decay: float = 5e-4, *,
+                   no_decay_depthwise: bool = False, backbone_lr_mult: float = 1.0) -> torch.optim.SGD:
+    """SGD without weight decay on norm parameters and biases (and, optionally, on depth-wise kernels,
+    which decay destroys when fine-tuning MobileNet-style trunks); `backbone_lr_mult` scales the trunk's lr."""
+    depthwise = set()
+    if no_decay_depthwise:
+        depthwise = {id(m.weight) for m in model.modules()
+                     if isinstance(m, nn.Conv2d) and m.groups > 1 and m.groups == m.in_channels}
+    backbone = getattr(model, "backbone", None)
+    trunk = {id(p) for p in backbone.parameters()} if backbone is not None else set()
+    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
     for p in model.parameters():
         if p.requires_grad:
-            (no_decay if p.ndim <= 1 else decay).append(p)
-    return torch.optim.SGD([{"params": decay, "weight_decay": weight_decay},
-                            {"params": no_decay, "weight_decay": 0.0}], lr=lr, momentum=momentum)
+            key = (p.ndim > 1 and id(p) not in depthwise, id(p) in trunk)
+            groups.setdefault(key, []).append(p)
+    return torch.optim.SGD([{"params": ps, "weight_decay": weight_decay if decay else 0.0,
+                             "lr": lr * (backbone_lr_mult if in_trunk else 1.0)}
+                            for (decay, in_trunk), ps in sorted(groups.items())], lr=lr, momentum=momentum)
 
 
 def poly_lr_lambda(total_iters: int, power: float = 0.9, warmup_iters: int = 0, warmup_ratio: float = 0.1):

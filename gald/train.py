@@ -22,6 +22,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from .backbones import backbone_normalization
 from .checkpoint import save_checkpoint
 from .config_file import load_config
 from .data import LARGE_CAMVID_CLASSES, SMALL_CAMVID_CLASSES, EvalTransform, TrainTransform, build_dataset
@@ -88,9 +89,12 @@ class Trainer:
         dcfg, ocfg, tcfg = cfg["data"], cfg["optim"], cfg["train"]
         torch.manual_seed(tcfg["seed"])
         self.device = dist_info.device
-        train_tf = TrainTransform(tuple(dcfg["crop_size"]), tuple(dcfg["scale_range"]))
+        norm = dcfg["normalization"]
+        norm = backbone_normalization(cfg["model"]["backbone"]) if norm == "auto" else norm
+        train_tf = TrainTransform(tuple(dcfg["crop_size"]), tuple(dcfg["scale_range"]), mean=norm["mean"],
+                                  std=norm["std"])
         self.train_set = build_dataset(dcfg["train"], dcfg["train_split"], train_tf)
-        self.val_set = build_dataset(dcfg["val"], dcfg["val_split"], EvalTransform())
+        self.val_set = build_dataset(dcfg["val"], dcfg["val_split"], EvalTransform(norm["mean"], norm["std"]))
         if dcfg.get("val_limit"):
             self.val_set = torch.utils.data.Subset(self.val_set, range(min(dcfg["val_limit"], len(self.val_set))))
         base = self.train_set
@@ -109,7 +113,9 @@ class Trainer:
         if ocfg["batch_size"] % dist_info.world_size:
             raise ValueError(f"optim.batch_size {ocfg['batch_size']} is not divisible by {dist_info.world_size} ranks")
         self.batch = ocfg["batch_size"] // dist_info.world_size
-        self.optimizer = make_optimizer(model, ocfg["lr"], ocfg["momentum"], ocfg["weight_decay"])
+        self.optimizer = make_optimizer(model, ocfg["lr"], ocfg["momentum"], ocfg["weight_decay"],
+                                        no_decay_depthwise=ocfg["no_decay_depthwise"],
+                                        backbone_lr_mult=ocfg["backbone_lr_mult"])
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, poly_lr_lambda(ocfg["iters"], ocfg["power"], ocfg["warmup_iters"]))
         lcfg = cfg["loss"]

@@ -12,6 +12,8 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from .dilation import stage_strides_and_dilations
+
 __all__ = ["ResNet", "BasicBlock", "Bottleneck", "RESNET_SPECS", "resnet"]
 
 
@@ -72,17 +74,8 @@ RESNET_SPECS: dict[str, tuple[type[BasicBlock] | type[Bottleneck], tuple[int, in
 
 
 def _stage_strides_and_dilations(output_stride: int) -> list[tuple[int, int]]:
-    """(stride, dilation) for layer1..layer4: once the output stride is reached, stride becomes dilation."""
-    if output_stride not in (8, 16, 32):
-        raise ValueError(f"output_stride must be one of 8, 16, 32, got {output_stride}")
-    current_stride, dilation, plan = 4, 1, []  # the stem (conv1 + maxpool) already reduces by 4
-    for stage_stride in (1, 2, 2, 2):
-        if current_stride * stage_stride > output_stride:
-            dilation *= stage_stride
-            stage_stride = 1
-        current_stride *= stage_stride
-        plan.append((stage_stride, dilation))
-    return plan
+    """(stride, dilation) for layer1..layer4; the stem (conv1 + maxpool) already reduces by 4."""
+    return stage_strides_and_dilations(output_stride, 4, (1, 2, 2, 2))
 
 
 class ResNet(nn.Module):

@@ -2,8 +2,16 @@
 
 Grouped, dot-product kernel: for each channel group a single global statistic
 `sum(p * g)` over all channels *and* positions of the group is multiplied back onto `t`.
-As the GALD paper does, the aggregation runs at 1/2 of the FCN feature resolution and its
-output is bilinearly upsampled back to the exact input size.
+As the GALD paper does, the aggregation runs at 1/2 of the FCN feature resolution. Two structures:
+
+- `structure="residual_full"` (ours, the default until the bundled model says otherwise): average-pool by 2,
+  CGNL, upsample the context and add it to the full-resolution input. F_GA keeps every detail of F.
+- `structure="official"` (the authors' GALDBlock): depth-wise 3x3 stride-2 conv + BN + ReLU, CGNL with its
+  residual at half resolution, then bilinear upsampling (align_corners=True). F_GA is coarse: the
+  over-smoothing that Local Distribution exists to repair.
+
+Note: the grouped `z` conv and the GroupNorm use the same grouping, so GroupNorm divides each group's
+`att * z(t)` by its own spread and the scalar `att` cancels except for its sign (tests/core/test_cgnl.py).
 """
 
 from __future__ import annotations
@@ -13,21 +21,32 @@ import torch.nn.functional as F
 from torch import nn
 
 
+CGNL_STRUCTURES = ("residual_full", "official")
+
+
 class CGNL(nn.Module):
     def __init__(self, channels: int, *, groups: int = 8, reduction: int = 2, downsample: int = 2,
-                 use_scale: bool = False) -> None:
+                 use_scale: bool = False, structure: str = "residual_full") -> None:
         super().__init__()
         inner = channels // reduction
         if inner % groups or channels % groups:
             raise ValueError(f"CGNL: channels {channels} and inner {inner} must be divisible by groups {groups}")
-        self.groups, self.downsample, self.use_scale = groups, downsample, use_scale
+        if structure not in CGNL_STRUCTURES:
+            raise ValueError(f"unknown CGNL structure {structure!r}; valid: {list(CGNL_STRUCTURES)}")
+        if structure == "official" and downsample != 2:
+            raise ValueError("the official CGNL structure downsamples by exactly 2 (one stride-2 conv)")
+        self.groups, self.downsample, self.use_scale, self.structure = groups, downsample, use_scale, structure
         self.t = nn.Conv2d(channels, inner, 1, bias=False)
         self.p = nn.Conv2d(channels, inner, 1, bias=False)
         self.g = nn.Conv2d(channels, inner, 1, bias=False)
         self.z = nn.Conv2d(inner, channels, 1, groups=groups, bias=False)
         self.gn = nn.GroupNorm(groups, channels)
-        # Start as identity so a randomly initialised GA does not swamp the FCN feature early on.
-        nn.init.zeros_(self.gn.weight)
+        if structure == "official":
+            self.down = nn.Sequential(nn.Conv2d(channels, channels, 3, 2, 0, groups=channels, bias=False),
+                                      nn.BatchNorm2d(channels), nn.ReLU(inplace=True))
+        else:
+            # Start as identity so a randomly initialised GA does not swamp the FCN feature early on.
+            nn.init.zeros_(self.gn.weight)
 
     def aggregate(self, x: torch.Tensor) -> torch.Tensor:
         b, _, h, w = x.shape
@@ -42,6 +61,10 @@ class CGNL(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
+        if self.structure == "official":
+            # the unpadded stride-2 conv needs 3x3 inputs; tiny uploads are padded at the edge
+            small = self.down(F.pad(x, (0, max(3 - w, 0), 0, max(3 - h, 0)), mode="replicate"))
+            return F.interpolate(small + self.aggregate(small), size=(h, w), mode="bilinear", align_corners=True)
         small = F.avg_pool2d(x, self.downsample, ceil_mode=True) if self.downsample > 1 else x
         context = self.aggregate(small)
         if context.shape[-2:] != (h, w):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from ..backbones import RESNET_SPECS
+from ..backbones import BACKBONES, LITE_SPECS
 from ..context import GA_MODULES
 from ..local_distribution import LD_DOWNSAMPLING, LD_VARIANTS
 
@@ -24,13 +24,15 @@ class GALDConfig:
     ld_downsample: str = "dwconv"
     ld_rate: int = 8
     ld_variant: str = "paper"
-    mid_channels: int | None = None  # None: 256 for BasicBlock backbones, 512 for Bottleneck ones
+    # None: 256 for BasicBlock ResNets, 512 for Bottleneck ones, 128 for EfficientNet-Lite (its F has 320-352
+    # channels, and on a CPU the 3x3 convs at output stride 8 cost more than the trunk)
+    mid_channels: int | None = None
     aux: bool = True
     probes: bool = True
     dropout: float = 0.1
 
     def __post_init__(self) -> None:
-        checks = [("backbone", self.backbone, sorted(RESNET_SPECS)), ("arrangement", self.arrangement, ARRANGEMENTS),
+        checks = [("backbone", self.backbone, BACKBONES), ("arrangement", self.arrangement, ARRANGEMENTS),
                   ("ga", self.ga, sorted(GA_MODULES)), ("ld_downsample", self.ld_downsample, LD_DOWNSAMPLING),
                   ("ld_variant", self.ld_variant, LD_VARIANTS), ("output_stride", self.output_stride, (8, 16, 32))]
         for name, value, valid in checks:
@@ -39,7 +41,8 @@ class GALDConfig:
         if not isinstance(self.num_classes, int) or self.num_classes < 1:
             raise ValueError(f"num_classes must be a positive int, got {self.num_classes!r}")
         if self.mid_channels is None:
-            self.mid_channels = 256 if self.backbone in ("resnet18", "resnet34") else 512
+            self.mid_channels = (128 if self.backbone in LITE_SPECS
+                                 else 256 if self.backbone in ("resnet18", "resnet34") else 512)
 
     @property
     def uses_ga(self) -> bool:

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..backbones import resnet
+from ..backbones import build_backbone
 from ..context import build_context
 from ..context.psp import conv_bn_relu
 from ..local_distribution import LocalDistribution
@@ -35,7 +35,7 @@ class GALDNet(nn.Module):
         elif overrides:
             config = GALDConfig.from_dict({**config.to_dict(), **overrides})
         self.config = cfg = config
-        self.backbone = resnet(cfg.backbone, cfg.output_stride, pretrained=pretrained_backbone)
+        self.backbone = build_backbone(cfg.backbone, cfg.output_stride, pretrained=pretrained_backbone)
         c_feat, mid = self.backbone.out_channels["layer4"], cfg.mid_channels
         self.reduce = conv_bn_relu(c_feat, mid, 3)
         if cfg.uses_ga:

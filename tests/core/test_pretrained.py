@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from gald.backbones import PretrainedWeightsError, resnet
+from gald.backbones import PretrainedWeightsError
+from gald.backbones.resnet import resnet
 from gald.backbones.resnet import ResNet
 
 
