@@ -4,8 +4,10 @@ Used to turn a run's `best` checkpoint into the bundled `checkpoints/galdnet_r18
 rebuilt from SRC's metadata (nothing unpickled), written again with `save_checkpoint` (atomic), optionally
 with fp16 storage to halve the file (it is cast back to fp32 on load), and the metadata gains an `export`
 record naming the source. With `--log`, the run's learning curve (train loss every logged step, val mIoU
-of every head at every validation) goes into the metadata too, for the app's dashboard. Evaluate the
-exported file again: fp16 storage moves val mIoU by ~0.01 points.
+of every head at every validation) goes into the metadata too, for the app's dashboard. With
+`--output-stride 8`, a model trained at output stride 16 is rebuilt at 8 (the same weights: only the
+dilations of the last stages change), the "train at 16, infer at 8" trick. Evaluate the exported file
+again: fp16 storage moves val mIoU by ~0.01 points.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 import torch
 
 from .checkpoint import CheckpointError, checkpoint_paths, load_checkpoint, save_checkpoint
+from .models import GALDConfig, GALDNet
 
 VAL_KEYS = ("gald_miou", "ga_miou", "fcn_miou", "boundary_iou_5")
 
@@ -46,10 +49,17 @@ def learning_curve(log_path: str | Path) -> dict[str, list[dict[str, float]]]:
 
 
 def export_checkpoint(src: str | Path, dst: str | Path, *, fp16: bool = False,
-                      log: str | Path | None = None) -> tuple[Path, Path]:
-    """Re-save SRC as DST (fp16 storage if asked, learning curve from `log`). Returns (weights, metadata) paths."""
+                      log: str | Path | None = None, output_stride: int | None = None) -> tuple[Path, Path]:
+    """Re-save SRC as DST (fp16 storage if asked, learning curve from `log`, rebuilt at another output stride
+    if asked). Returns (weights, metadata) paths."""
     model, meta = load_checkpoint(src)
     meta = dict(meta)
+    if output_stride is not None and output_stride != model.config.output_stride:
+        trained_at = model.config.output_stride
+        rebuilt = GALDNet(GALDConfig.from_dict({**model.config.to_dict(), "output_stride": output_stride}))
+        rebuilt.load_state_dict(model.state_dict(), strict=True)
+        model = rebuilt
+        meta["trained_output_stride"] = meta.get("trained_output_stride", trained_at)
     for key in ("format", "format_version", "config", "storage_dtype"):
         meta.pop(key, None)  # written again by save_checkpoint
     meta["export"] = {"source": str(src), "date": _dt.datetime.now().isoformat(timespec="seconds")}
@@ -64,12 +74,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("dst", help="checkpoint to write (x -> x.safetensors + x.json)")
     p.add_argument("--fp16", action="store_true", help="store the weights as float16 (half the size)")
     p.add_argument("--log", type=Path, help="the run's log.jsonl: store its learning curve in the metadata")
+    p.add_argument("--output-stride", type=int, choices=(8, 16, 32),
+                   help="rebuild at this output stride (same weights), e.g. 8 for a model trained at 16")
     args = p.parse_args(argv)
     if checkpoint_paths(args.src) == checkpoint_paths(args.dst):
         print("error: SRC and DST are the same checkpoint", file=sys.stderr)
         return 2
     try:
-        weights, meta = export_checkpoint(args.src, args.dst, fp16=args.fp16, log=args.log)
+        weights, meta = export_checkpoint(args.src, args.dst, fp16=args.fp16, log=args.log,
+                                          output_stride=args.output_stride)
     except (CheckpointError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

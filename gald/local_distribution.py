@@ -4,9 +4,11 @@
 
 `W_d` are depth-wise stride-2 convolutions, log2(d) of them, so each channel (a latent pattern)
 gets its own spatial operator that estimates the pattern's extent. Table 1(e)'s parameter-free
-alternatives (average pooling, bilinear downsampling) are selectable. `variant="authors"` follows
-the public GALD-Net code instead of the paper: a ReLU before the sigmoid (M in [0.5, 1)) and
-output 2*F_GA + M*F_GA.
+alternatives (average pooling, bilinear downsampling) are selectable. `variant="authors"` is the
+public GALD-Net code exactly: unpadded depth-wise convs with bias, BN and a ReLU after each (so M is in
+[0.5, 1)), align_corners=True upsampling, and output 2*F_GA + M*F_GA (GALDBlock adds F_GA once more);
+GALDNet adds the code's 3x3 conv-BN-ReLU `convb` before the concat. Disabled, each variant sets M := 0
+in its own formula: F_GA (paper) or 2*F_GA (authors).
 """
 
 from __future__ import annotations
@@ -36,9 +38,10 @@ class LocalDistribution(nn.Module):
         self.enabled = True
         n_convs = int(math.log2(rate))
         layers: list[nn.Module] = []
+        authors = variant == "authors"
         if downsample == "dwconv":
             for i in range(n_convs):
-                layers += [nn.Conv2d(channels, channels, 3, 2, 1, groups=channels, bias=False),
+                layers += [nn.Conv2d(channels, channels, 3, 2, 0 if authors else 1, groups=channels, bias=authors),
                            nn.BatchNorm2d(channels)]
                 # The paper's M spans (0, 1): no ReLU after the last conv (the authors' code has one).
                 if i < n_convs - 1 or variant == "authors":
@@ -49,7 +52,14 @@ class LocalDistribution(nn.Module):
 
     def _downsample(self, x: torch.Tensor) -> torch.Tensor:
         if self.downsample_mode == "dwconv":
-            return self.spatial_operator(x)
+            if self.variant == "paper":
+                return self.spatial_operator(x)
+            for layer in self.spatial_operator:
+                if isinstance(layer, nn.Conv2d):  # unpadded 3x3: pad maps smaller than 3 at the edge
+                    h, w = x.shape[-2:]
+                    x = F.pad(x, (0, max(3 - w, 0), 0, max(3 - h, 0)), mode="replicate")
+                x = layer(x)
+            return x
         h, w = x.shape[-2:]
         if self.downsample_mode == "avgpool":
             return F.avg_pool2d(x, self.rate, ceil_mode=True)
@@ -59,12 +69,16 @@ class LocalDistribution(nn.Module):
     def mask(self, f_ga: torch.Tensor) -> torch.Tensor:
         """Eq. (1). Explicit output size (not a scale factor) so odd feature sizes round-trip."""
         coarse = self._downsample(f_ga)
-        up = F.interpolate(coarse, size=f_ga.shape[-2:], mode="bilinear", align_corners=False)
+        up = F.interpolate(coarse, size=f_ga.shape[-2:], mode="bilinear", align_corners=self.variant == "authors")
         return self.mask_act(up)
+
+    def disabled_output(self, f_ga: torch.Tensor) -> torch.Tensor:
+        """Eq. 2 with M := 0 in this variant's own formula."""
+        return 2 * f_ga if self.variant == "authors" else f_ga
 
     def forward(self, f_ga: torch.Tensor) -> torch.Tensor:
         if not self.enabled:
-            return f_ga
+            return self.disabled_output(f_ga)
         m = self.mask(f_ga)
         if self.variant == "authors":
             return 2 * f_ga + m * f_ga

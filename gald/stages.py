@@ -27,7 +27,7 @@ LOGIT_KEYS: dict[str, str] = {"logits_fcn": "fcn_probe", "logits_ga": "ga_probe"
 
 @contextlib.contextmanager
 def ld_switch(model: GALDNet, enabled: bool) -> Iterator[None]:
-    """Temporarily turn the LD module on or off (off: F_GALD = F_GA, i.e. M := 0)."""
+    """Temporarily turn the LD module on or off (off: M := 0, i.e. F_GALD = F_GA, or 2 F_GA for the authors' LD)."""
     previous = model.ld_enabled
     model.ld_enabled = enabled
     try:
@@ -41,8 +41,8 @@ def _ld_off_logits(model: GALDNet, images: torch.Tensor, logits: dict[str, torch
     if not ld_enabled:
         return logits["out"]
     if model.config.arrangement == "gald":
-        # With LD off, F_GALD = F_GA: the head sees concat(F_GA, F) (Eq. 3 without Eq. 2).
-        return model.head(torch.cat([captured["F_GA"], captured["F"]], 1))
+        # With LD off (M := 0) the head sees concat(F_GA, F) (Eq. 3 without Eq. 2), 2 F_GA for the authors' LD.
+        return model.classify(model.local_distribution.disabled_output(captured["F_GA"]), captured["F"])
     with ld_switch(model, False):  # LD sits before or beside GA: everything downstream changes
         return model(images, upsample=False)["out"]
 
@@ -55,7 +55,8 @@ def stage_outputs(model: GALDNet, images: torch.Tensor, *, upsample_logits: bool
     Keys: `F` (backbone feature), `F_GA`, `F_GALD`, `M` (LD mask, in [0, 1]), and `logits_fcn`,
     `logits_ga`, `logits_gald` (the FCN probe, GA probe and main heads), upsampled to H x W unless
     `upsample_logits=False`. Stages absent from an arrangement (e.g. `F_GA` in the FCN baseline) are
-    omitted. With `ld_enabled=False`, `F_GALD` equals `F_GA` and `M` is not produced.
+    omitted. With `ld_enabled=False`, `M` := 0: `F_GALD` equals `F_GA` (2 `F_GA` for
+    `ld_variant="authors"`) and `M` is not produced.
     `ld_off_logits=True` adds `logits_gald_ld_off`, the main head with LD disabled; in the GALD
     arrangement it is the head applied to concat(F_GA, F) from this same pass (no second backbone run).
     """

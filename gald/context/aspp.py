@@ -1,6 +1,7 @@
 """Atrous Spatial Pyramid Pooling (Chen et al., DeepLab v3) as a GA alternative (Table 1(a)).
 
-Rates (12, 24, 36) are DeepLab's (6, 12, 18) at output stride 16, doubled for output stride 8.
+Rates are DeepLab's (6, 12, 18) at output stride 16, doubled to (12, 24, 36) at output stride 8 (GALDNet passes
+its output stride; explicit `rates` win).
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ from .psp import conv_bn_relu
 
 
 class ASPP(nn.Module):
-    def __init__(self, channels: int, *, rates: tuple[int, ...] = (12, 24, 36)) -> None:
+    def __init__(self, channels: int, *, rates: tuple[int, ...] | None = None, output_stride: int = 16) -> None:
         super().__init__()
+        if rates is None:
+            rates = tuple(r * 16 // output_stride for r in (6, 12, 18))
+        self.rates = tuple(rates)
         branch = channels // 2
         self.branches = nn.ModuleList(
             [conv_bn_relu(channels, branch)] + [conv_bn_relu(channels, branch, 3, r) for r in rates])

@@ -39,10 +39,15 @@ class GALDNet(nn.Module):
         c_feat, mid = self.backbone.out_channels["layer4"], cfg.mid_channels
         self.reduce = conv_bn_relu(c_feat, mid, 3)
         if cfg.uses_ga:
-            self.context = build_context(cfg.ga, mid, **cfg.ga_kwargs)
+            ga_kwargs = dict(cfg.ga_kwargs)
+            if cfg.ga == "aspp":
+                ga_kwargs.setdefault("output_stride", cfg.output_stride)
+            self.context = build_context(cfg.ga, mid, **ga_kwargs)
         if cfg.uses_ld:
             self.local_distribution = LocalDistribution(mid, rate=cfg.ld_rate, downsample=cfg.ld_downsample,
                                                         variant=cfg.ld_variant)
+            if cfg.ld_variant == "authors":
+                self.convb = conv_bn_relu(mid, mid, 3)  # the official GALDHead's conv after the GALD block
         if cfg.arrangement == "parallel":
             self.parallel_fuse = conv_bn_relu(2 * mid, mid)
         self.head = SegHead(mid + c_feat, mid, cfg.num_classes, cfg.dropout)
@@ -82,6 +87,12 @@ class GALDNet(nn.Module):
         f_ga = self.context(x)  # parallel: LD sees F, not F_GA
         return self.parallel_fuse(torch.cat([f_ga, self.local_distribution(x)], 1)), f_ga
 
+    def classify(self, fused: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+        """Eq. 3: the main head on concat(fused feature, F) (through `convb` in the authors' variant)."""
+        if hasattr(self, "convb"):
+            fused = self.convb(fused)
+        return self.head(torch.cat([fused, f], 1))
+
     def forward(self, images: torch.Tensor, *, upsample: bool = True) -> OrderedDict[str, torch.Tensor]:
         """Named logits: `out` (main head), `aux` (training only), `fcn_probe`, `ga_probe`."""
         size = images.shape[-2:]
@@ -89,7 +100,7 @@ class GALDNet(nn.Module):
         f = feats["layer4"]
         fused, f_ga = self._aggregate(self.reduce(f))
         logits: OrderedDict[str, torch.Tensor] = OrderedDict()
-        logits["out"] = self.head(torch.cat([fused, f], 1))
+        logits["out"] = self.classify(fused, f)
         if self.training and self.config.aux:
             logits["aux"] = self.aux_head(feats["layer3"])
         if self.config.probes:

@@ -139,3 +139,19 @@ def test_export_learning_curve_from_a_resumed_log(tmp_path, model):
     curve = gald.read_metadata(tmp_path / "dst")["learning_curve"]
     assert [(r["step"], r["loss"]) for r in curve["train"]] == [(10, 2.5), (20, 1.9)]
     assert curve["val"] == [{"step": 20, "gald_miou": 0.3, "ga_miou": 0.2, "fcn_miou": 0.1, "boundary_iou_5": 0.1}]
+
+
+def test_export_at_another_output_stride_keeps_the_weights(tmp_path):
+    from gald.export import export_checkpoint
+
+    torch.manual_seed(0)
+    src = gald.build_model(num_classes=3, mid_channels=32, output_stride=16).eval()
+    gald.save_checkpoint(tmp_path / "src", src, META)
+    export_checkpoint(tmp_path / "src", tmp_path / "os8", output_stride=8)
+    loaded, meta = gald.load_checkpoint(tmp_path / "os8")
+    assert loaded.config.output_stride == 8 and meta["trained_output_stride"] == 16
+    for (k, a), (k2, b) in zip(src.state_dict().items(), loaded.state_dict().items(), strict=True):
+        assert k == k2 and torch.equal(a, b)
+    x = torch.randn(1, 3, 64, 64)
+    assert gald.stage_outputs(loaded, x)["F"].shape[-2:] == (8, 8)
+    assert gald.stage_outputs(src, x)["F"].shape[-2:] == (4, 4)

@@ -62,3 +62,34 @@ def test_ld_disabled_equals_ga_only_model():
     on = gald.stage_outputs(gald_model, x)
     assert not torch.allclose(on["logits_gald"], ref["logits_gald"])
     assert gald_model.ld_enabled  # the switch is restored
+
+
+def test_authors_variant_is_the_official_code():
+    """GALD-Net's LocalAttenModule: unpadded depth-wise 3x3 stride-2 convs with bias, BN + ReLU after each,
+    align_corners=True upsampling; off means M := 0 in its own formula (2 F_GA)."""
+    torch.manual_seed(0)
+    ld = LocalDistribution(8, variant="authors").eval()
+    convs = [m for m in ld.spatial_operator if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 3 and all(c.padding == (0, 0) and c.bias is not None for c in convs)
+    assert sum(isinstance(m, torch.nn.ReLU) for m in ld.spatial_operator) == 3
+    f_ga = torch.randn(1, 8, 23, 30)
+    x = f_ga
+    for layer in ld.spatial_operator:
+        x = layer(x)
+    ref = torch.sigmoid(torch.nn.functional.interpolate(x, size=(23, 30), mode="bilinear", align_corners=True))
+    torch.testing.assert_close(ld.mask(f_ga), ref)
+    ld.enabled = False
+    torch.testing.assert_close(ld(f_ga), 2 * f_ga)
+
+
+def test_authors_variant_model_has_convb_and_ld_off_is_two_f_ga():
+    torch.manual_seed(0)
+    model = gald.build_model(num_classes=4, ld_variant="authors", mid_channels=32).eval()
+    assert isinstance(model.convb[0], torch.nn.Conv2d) and model.convb[0].kernel_size == (3, 3)
+    x = torch.randn(1, 3, 64, 80)
+    off = gald.stage_outputs(model, x, ld_enabled=False, upsample_logits=False)
+    torch.testing.assert_close(off["F_GALD"], 2 * off["F_GA"])
+    on = gald.stage_outputs(model, x, ld_off_logits=True, upsample_logits=False)
+    torch.testing.assert_close(on["logits_gald_ld_off"], off["logits_gald"])
+    # tiny inputs still run through the unpadded convs
+    gald.stage_outputs(model, torch.randn(1, 3, 9, 9))
