@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
+from gald.ablation_rows import row_title
+
 HEAD_COLOURS = {"fcn": "#9aa5b1", "ga": "#4c78a8", "gald": "#f58518", "gald_ld_off": "#b279a2"}
 HEAD_NAMES = {"fcn": "FCN", "ga": "GA", "gald": "GALD", "gald_ld_off": "GALD, LD off"}
 SMALL_CLASSES = ("Pole", "SignSymbol", "Fence", "Pedestrian", "Bicyclist")
@@ -186,7 +188,7 @@ def ablation_rows(ablations: list[tuple[str, dict[str, Any]]]) -> tuple[list[str
         for h in ("fcn", "ga", "gald"):
             v = heads.get(h, {}).get("miou") if isinstance(heads.get(h), dict) else None
             cells.append(round(100 * v, 1) if isinstance(v, (int, float)) else "-")
-        rows.append([str(ev.get("name") or name), *cells])
+        rows.append([row_title(str(ev.get("name") or name)), *cells])
     return headers, rows
 
 

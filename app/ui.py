@@ -89,6 +89,27 @@ def example_rows() -> tuple[list[list[str]], list[str]]:
     return rows, labels
 
 
+def _display_path(path: Path | None) -> str:
+    """A path as users should see it: relative to the working directory, never the machine's absolute path."""
+    if path is None:
+        return "(none)"
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return Path(path).name
+
+
+def _number(value: Any, name: str, default: float, low: float, high: float) -> float:
+    """An optional numeric API argument: None means the default; anything else must be a number in range."""
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _error(f"{name} must be a number between {low:g} and {high:g}, got {value!r}", title="Bad request")
+    if not low <= value <= high:
+        raise _error(f"{name} must be between {low:g} and {high:g}, got {value:g}", title="Bad request")
+    return value
+
+
 def dashboard_values(pred: Predictor) -> tuple[Any, ...]:
     """(note, IoU bars, small/large table, boundary curves, learning curve, ablation table, ablation bars,
     has eval, has ablations)."""
@@ -100,11 +121,12 @@ def dashboard_values(pred: Predictor) -> tuple[Any, ...]:
         if data is not None:
             ablations.append((p.stem, data))
     names = pred.class_names
+    shown = _display_path(path)
     if ev is None:
-        note = problem or f"No evaluation JSON found (looked for `{path}`). Run the evaluation to fill this tab."
+        note = problem or f"No evaluation JSON found (looked for `{shown}`). Run the evaluation to fill this tab."
         sl, iou, curves = _table(["head"], []), None, None
     else:
-        note = f"Validation results from `{path}`" + (f" ({ev['split']} split)." if "split" in ev else ".")
+        note = f"Validation results from `{shown}`" + (f" ({ev['split']} split)." if "split" in ev else ".")
         iou, curves = plots.iou_bars(ev, names), plots.boundary_curves(ev)
         sl = _table(*plots.small_large_table(ev, names))
     if ablations:
@@ -112,7 +134,8 @@ def dashboard_values(pred: Predictor) -> tuple[Any, ...]:
         abl_table, abl_plot = _table(headers, rows), plots.ablation_bars(rows)
     else:
         abl_table, abl_plot = _table(["ablation"], []), None
-        note += f" No ablation JSONs in `{path.parent / 'ablations' if path else 'checkpoints/ablations'}`."
+        where = _display_path(path.parent / "ablations") if path else "checkpoints/ablations"
+        note += f" No ablation JSONs in `{where}`."
     learning = plots.learning_curve(pred.meta.get("learning_curve"))
     return note, iou, sl, curves, learning, abl_table, abl_plot, ev is not None or learning is not None, bool(ablations)
 
@@ -128,9 +151,13 @@ def make_handlers(pred: Predictor, png: views.PngStore | None = None) -> SimpleN
         analysis = pred.cached(state["key"]) or pred.analyze(state["rgb"])  # re-run only if evicted
         return analysis, state.get("label")
 
-    def analyze(image_path, label_path, alpha=DEFAULT_ALPHA, channel=0):
+    n_channels = pred.model.config.mid_channels if pred.has_ld else 1
+
+    def analyze(image_path, label_path=None, alpha=DEFAULT_ALPHA, channel=0):
         if not image_path:
             raise _error("Upload an image or pick an example first.", title="No image")
+        alpha = _number(alpha, "opacity (alpha)", DEFAULT_ALPHA, 0.0, 1.0)
+        channel = int(_number(channel, "mask channel", 0, 0, max(n_channels - 1, 0)))
         loaded = image_io.load_image(image_path)
         notices = list(loaded.notices)
         label = None
@@ -154,12 +181,14 @@ def make_handlers(pred: Predictor, png: views.PngStore | None = None) -> SimpleN
     def analyze_example(image_path, label_path):
         return analyze(image_path, label_path, DEFAULT_ALPHA, 0) + (DEFAULT_ALPHA, 0)
 
-    def overlay(state, alpha):
+    def overlay(state, alpha=DEFAULT_ALPHA):
+        alpha = _number(alpha, "opacity (alpha)", DEFAULT_ALPHA, 0.0, 1.0)
         analysis, label = session(state)
         s = views.stage_images(pred, analysis, label, alpha)
         return tuple(png.many([s[k] for k in ("fcn", "ga", "gald", "gt", "ld_on", "ld_off")]))
 
-    def channel(state, c):
+    def channel(state, c=0):
+        c = int(_number(c, "mask channel", 0, 0, max(n_channels - 1, 0)))
         analysis, _ = session(state)
         pic, text = views.channel_view(analysis, c)
         return png(pic), text
@@ -216,8 +245,11 @@ def build_demo(pred: Predictor) -> gr.Blocks:
             with gr.Column(scale=3):
                 image_file = gr.File(label="Image (PNG, JPEG, WebP, BMP, TIFF, GIF)", file_types=UPLOAD_TYPES,
                                      elem_id="gald-image-upload", height=120)
-                label_file = gr.File(label="Ground truth, optional (class-id PNG or palette colours)",
+                # a short title: a long one wraps over the box's "Drop File Here" text
+                label_file = gr.File(label="Ground truth (optional)",
                                      file_types=UPLOAD_TYPES, elem_id="gald-label-upload", height=120)
+                gr.Markdown("Ground truth: a class-id PNG (0..K-1; 255 = void) or a PNG in the legend colours.",
+                            elem_id="gald-label-hint")
                 run = gr.Button("Analyze", variant="primary", elem_id="gald-analyze")
             with gr.Column(scale=4):
                 rows, labels = example_rows()

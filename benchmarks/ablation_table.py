@@ -14,21 +14,7 @@ import json
 import math
 from pathlib import Path
 
-# row file stem -> (label, paper Cityscapes mIoU (Table 1, ResNet-50), paper baseline for the delta)
-PAPER_ROWS: dict[str, tuple[str, float, float]] = {
-    "fcn": ("FCN", 73.7, 73.7),
-    "ga": ("+CGNL", 78.2, 73.7),
-    "ld": ("+LD", 77.5, 73.7),
-    "gald": ("+CGNL+LD (GALD)", 79.6, 73.7),
-    "gald_seed1": ("+CGNL+LD (GALD), seed 1 (run-to-run noise)", 79.6, 73.7),
-    "ldga": ("LDGA", 78.1, 73.7),
-    "parallel": ("Parallel", 77.5, 73.7),
-    "psp_ld": ("+PSP+LD", 78.9, 73.7),
-    "aspp_ld": ("+ASPP+LD", 79.5, 73.7),
-    "nl_ld": ("+NL+LD", 79.2, 73.7),
-    "ld_avgpool": ("+CGNL+LD (avg-pool mask)", 76.5, 73.7),
-    "ld_bilinear": ("+CGNL+LD (bilinear mask)", 77.6, 73.7),
-}
+from gald.ablation_rows import PAPER_ROWS
 
 
 def _pct(x: float | None) -> str:

@@ -11,10 +11,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
 from .distributed import DistInfo, all_reduce_sum
 from .metrics import DEFAULT_BAND_WIDTHS, BoundaryIoU, ConfusionMatrix
+from .progress import progress as progress_bar
 
 # GALDNet output key -> head name used in evaluation JSON and the app
 HEAD_NAMES = {"out": "gald", "ga_probe": "ga", "fcn_probe": "fcn"}
@@ -121,7 +121,7 @@ def evaluate(model: nn.Module, loader: Iterable, num_classes: int, *, device: to
     bious: dict[str, BoundaryIoU] = {}
     label_counts = torch.zeros(num_classes, dtype=torch.int64)
     n_images = 0
-    bar = tqdm(loader, desc="evaluate", disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(loader, desc="evaluate", enabled=progress, unit="img")
     for images, labels in bar:
         images, labels = images.to(device), labels.to(device)
         for b in range(images.shape[0]):

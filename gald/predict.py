@@ -23,11 +23,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from tqdm import tqdm
 
 from .checkpoint import CheckpointError, load_checkpoint
 from .data import IMAGENET_MEAN, IMAGENET_STD, DatasetError, generate_palette, load_image
 from .engine import HEAD_NAMES, sliding_window
+from .progress import progress
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 HEAD_KEYS = {name: key for key, name in HEAD_NAMES.items()}  # "gald" -> "out", "ga" -> "ga_probe", ...
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     names = output_names(files)
     failed: list[tuple[Path, str]] = []
-    bar = tqdm(files, desc=f"predict ({args.head})", unit="img", dynamic_ncols=True, disable=args.no_progress)
+    bar = progress(files, desc=f"predict ({args.head})", unit="img", enabled=not args.no_progress)
     for path in bar:
         try:
             rgb = load_image(path, str(path))  # honours EXIF orientation; DatasetError names the file
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
                 segmenter.overlay(rgb, ids, args.alpha).save(args.out / f"{names[path]}_overlay.png")
         except (DatasetError, OSError) as exc:  # unreadable input, or an output that cannot be written
             failed.append((path, str(exc)))
-            tqdm.write(f"skipped: {exc}" if isinstance(exc, DatasetError) else f"skipped {path}: {exc}",
+            bar.write(f"skipped: {exc}" if isinstance(exc, DatasetError) else f"skipped {path}: {exc}",
                        file=sys.stderr)
     written = len(files) - len(failed)
     print(f"wrote {written} prediction{'s' if written != 1 else ''} ({args.head} head) to {args.out}"

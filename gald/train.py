@@ -20,7 +20,6 @@ from typing import Any
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from .backbones import backbone_normalization
 from .checkpoint import save_checkpoint
@@ -30,6 +29,7 @@ from .distributed import DistInfo, barrier, broadcast_flag, cleanup, init_distri
 from .engine import evaluate, make_optimizer, poly_lr_lambda, summarize_small_large, train_step
 from .losses import GALDLoss
 from .models import GALDConfig, GALDNet
+from .progress import progress
 from .sampling import ResumableSampler, SeededDataset
 from .train_state import (
     latest_snapshot,
@@ -198,8 +198,8 @@ class Trainer:
         ocfg, tcfg, dcfg = self.cfg["optim"], self.cfg["train"], self.cfg["data"]
         total = ocfg["iters"]
         per_epoch = self.sampler.batches_per_epoch
-        bar = tqdm(total=total, initial=self.step, desc=self.cfg["name"], dynamic_ncols=True,
-                   disable=not (self.progress and self.dist.is_main), mininterval=2.0)
+        bar = progress(total=total, initial=self.step, desc=self.cfg["name"], unit="step",
+                       enabled=self.progress and self.dist.is_main, mininterval=2.0, interval=60.0)
         self.model.train()
         t_last, n_last = time.time(), 0
         while self.step < total:

@@ -20,7 +20,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
 CGNL_STRUCTURES = ("residual_full", "official")
 
 

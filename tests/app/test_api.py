@@ -117,3 +117,17 @@ def test_16bit_and_rgba_uploads_work(client, tmp_path):
     rgba = tmp_path / "rgba.png"
     Image.new("RGBA", (128, 96), (10, 200, 30, 128)).save(rgba)
     assert str(_analyze(client, rgba)["gald"]).endswith(".png")
+
+
+def test_optional_inputs_default_and_bad_arguments_are_named(client, example_files):
+    """/analyze with the image alone; None for the sliders means their defaults; bad values name the argument."""
+    image, _ = example_files
+    out = dict(zip(NAMES, client.predict(handle_file(str(image)), api_name="/analyze"), strict=True))
+    assert out["gt"] is None and "Channel **0**" in out["ch_text"]
+    out = dict(zip(NAMES, client.predict(handle_file(str(image)), None, None, None, api_name="/analyze"), strict=True))
+    assert str(out["gald"]).endswith(".png")
+    with pytest.raises(AppError, match=r"opacity \(alpha\) must be between 0 and 1, got 7"):
+        client.predict(handle_file(str(image)), None, 7, 0, api_name="/analyze")
+    with pytest.raises(AppError, match="mask channel must be between 0 and"):
+        client.predict(100000, api_name="/channel")
+    assert len(client.predict(None, api_name="/overlay")) == 6

@@ -56,16 +56,19 @@ def test_dashboard_values(predictor, tmp_path, monkeypatch):
     (tmp_path / "ablations").mkdir()
     (tmp_path / "ablations" / "no_ld.json").write_text(json.dumps({"name": "GA only", **_eval(predictor.class_names, 0.5)}))
     (tmp_path / "ablations" / "broken.json").write_text("{not json")
+    (tmp_path / "ablations" / "ldga.json").write_text(json.dumps({"name": "camvid_ablation_ldga",
+                                                                  **_eval(predictor.class_names, 0.4)}))
     curve = {"train": [{"step": s, "loss": 3.0 - s / 10, "lr": 0.01} for s in range(0, 30, 10)],
              "val": [{"step": 20, "gald_miou": 0.3, "ga_miou": 0.25, "fcn_miou": 0.2}]}
     monkeypatch.setitem(predictor.meta, "learning_curve", curve)
     note, iou, sl, curves, learning, abl, abl_fig, has_eval, has_abl = ui.dashboard_values(predictor)
     assert has_eval and has_abl and "Validation results" in note
+    assert str(tmp_path) not in note and "`model.eval.json`" in note  # never the machine's absolute path
     assert [t.name for t in learning.data] == ["train loss", "FCN val mIoU", "GA val mIoU", "GALD val mIoU"]
     assert list(learning.data[3].y) == [30.0] and list(learning.data[0].x) == [0, 10, 20]
     assert len(iou.data) == 3 and list(sl["head"]) == ["FCN", "GA", "GALD"]
     assert sl.iloc[2, 1] == 60.0  # small classes of the CamVid split
-    assert list(abl["ablation"]) == ["GA only"] and abl.iloc[0, 3] == 50.0
+    assert list(abl["ablation"]) == ["LDGA", "GA only"] and abl.iloc[1, 3] == 50.0  # readable row titles
     assert len(curves.data) == 1
 
     (tmp_path / "model.eval.json").write_text("[]")

@@ -4,8 +4,7 @@ import pytest
 import torch
 
 from gald.backbones import PretrainedWeightsError
-from gald.backbones.resnet import resnet
-from gald.backbones.resnet import ResNet
+from gald.backbones.resnet import ResNet, resnet
 
 
 def _torchvision_style_state(depth):
