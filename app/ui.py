@@ -43,14 +43,13 @@ CSS = """
 """
 
 
-class OptionalSlider(gr.Slider):
-    """A slider whose API value may be omitted or None (the handler applies the default), and whose range is
-    checked by the handler, so an API caller's error names the argument ("opacity (alpha) must be ...")."""
-
-    is_template = True  # rendered by Gradio's own slider front end
-
-    def preprocess(self, payload: float | None) -> float | None:
-        return payload
+def optional_slider(*args: Any, **kwargs: Any) -> gr.Slider:
+    """A slider whose API value may be omitted or None (the handler applies the default) and whose range the
+    handler checks, so an API caller's error names the argument ("opacity (alpha) must be ..."). Patched on
+    the instance: a gr.Slider subclass would make Gradio write a .pyi stub beside this file at import."""
+    slider = gr.Slider(*args, **kwargs)
+    slider.preprocess = lambda payload: payload
+    return slider
 
 
 def launch_options() -> dict[str, Any]:
@@ -275,7 +274,7 @@ def build_demo(pred: Predictor) -> gr.Blocks:
             with gr.Tab("Stages", id="stages"):
                 gr.Markdown("### Predictions at each stage (Fig. 5)\nFCN = backbone feature F, GA = after global "
                             "aggregation, GALD = after local distribution (the model's main head).")
-                alpha = OptionalSlider(0, 1, value=DEFAULT_ALPHA, step=0.05, label="Overlay opacity")
+                alpha = optional_slider(0, 1, value=DEFAULT_ALPHA, step=0.05, label="Overlay opacity")
                 with gr.Row():
                     img_kw = dict(format="png", interactive=False, height=230, buttons=["download", "fullscreen"],
                                   elem_classes=["gald-img"])
@@ -307,7 +306,7 @@ def build_demo(pred: Predictor) -> gr.Blocks:
                         mask_mean = gr.Image(label="Mean of M over channels", elem_id="gald-mask-mean", **img_kw)
                         mask_text = gr.Markdown()
                     with gr.Column():
-                        ch_slider = OptionalSlider(0, max(n_channels - 1, 1), value=0, step=1, label="Mask channel",
+                        ch_slider = optional_slider(0, max(n_channels - 1, 1), value=0, step=1, label="Mask channel",
                                               elem_id="gald-channel-slider", interactive=has_mask)
                         ch_img = gr.Image(label="Channel of M", elem_id="gald-channel-image", **img_kw)
                         ch_text = gr.Markdown(elem_id="gald-channel-text")

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from .efficientnet_lite import LITE_NORMALIZATION, LITE_SPECS, EfficientNetLite, efficientnet_lite
+from .efficientnet_lite import LITE_NORMALIZATION, LITE_SPECS, EfficientNetLite
+from .efficientnet_lite import efficientnet_lite as build_efficientnet_lite
 from .pretrained import PretrainedWeightsError, load_imagenet_weights
 from .resnet import RESNET_SPECS, ResNet
 from .resnet import resnet as build_resnet
@@ -26,7 +27,7 @@ def build_backbone(name: str, output_stride: int = 8, pretrained: str | bool | N
                                          "the path of a torchvision ResNet state dict instead")
         return build_resnet(name, output_stride, pretrained=pretrained)
     if name in LITE_SPECS:
-        return efficientnet_lite(name, output_stride, pretrained=pretrained)
+        return build_efficientnet_lite(name, output_stride, pretrained=pretrained)
     raise ValueError(f"unknown backbone {name!r}; valid: {list(BACKBONES)}")
 
 
@@ -36,5 +37,5 @@ def backbone_normalization(name: str) -> dict[str, list[float]]:
 
 
 __all__ = ["BACKBONES", "RESNET_SPECS", "LITE_SPECS", "ResNet", "EfficientNetLite", "build_backbone",
-           "build_resnet", "efficientnet_lite", "backbone_normalization", "load_imagenet_weights",
+           "build_resnet", "build_efficientnet_lite", "backbone_normalization", "load_imagenet_weights",
            "PretrainedWeightsError", "IMAGENET_NORMALIZATION", "LITE_NORMALIZATION"]

@@ -25,10 +25,10 @@ from .datasets import (
     CamVidDataset,
     CityscapesDataset,
     SegmentationDataset,
-    build_dataset,
     worker_init_fn,
 )
 from .loading import DatasetError, apply_lut, load_image, load_label, make_lut
+from .specs import build_dataset
 from .transforms import EvalTransform, TrainTransform, denormalize, normalize, resize_image, resize_label
 
 __all__ = [
