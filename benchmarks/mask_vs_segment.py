@@ -2,7 +2,7 @@
 patterns and low on small ones. Measured on a checkpoint over a dataset split, as the app's Masks tab
 does per image.
 
-    .venv/bin/python -m benchmarks.mask_vs_segment [--checkpoint checkpoints/galdnet_r18_camvid]
+    .venv/bin/python -m benchmarks.mask_vs_segment [--checkpoint checkpoints/galdnet_lite0_camvid] [--json OUT]
                                                    [--data camvid:../shared/data/camvid] [--split val]
 
 For every image: the mean of M over channels (at feature resolution, as in the app), the predicted
@@ -14,6 +14,7 @@ the pooled correlation over all segments of all images.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -30,10 +31,11 @@ def main() -> None:
     from gald.data import build_dataset
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--checkpoint", default="checkpoints/galdnet_r18_camvid")
+    ap.add_argument("--checkpoint", default="checkpoints/galdnet_lite0_camvid")
     ap.add_argument("--data", default="camvid:../shared/data/camvid")
     ap.add_argument("--split", default="val")
     ap.add_argument("--limit", type=int, help="only the first N images")
+    ap.add_argument("--json", type=Path, help="also write the figures here (the model card reads them)")
     args = ap.parse_args()
     pred = Predictor.from_checkpoint(args.checkpoint, cache_size=1)
     if not pred.has_ld:
@@ -43,7 +45,7 @@ def main() -> None:
         raise SystemExit("needs a file-based dataset spec (camvid:PATH or cityscapes:PATH)")
     n = min(len(dataset.files), args.limit or len(dataset.files))
     per_image, areas, means, spreads, centres = [], [], [], [], []
-    for i in tqdm(range(n), desc="images"):
+    for i in tqdm(range(n), desc="images", mininterval=10):
         analysis = pred.analyze(image_io.load_image(dataset.files[i][0]).rgb)  # decoded as the app does
         mean = analysis.mask_mean
         spreads.append(float(mean.max() - mean.min()))
@@ -66,6 +68,17 @@ def main() -> None:
     print(f"pooled over all segments: {pooled:+.2f}")
     big, small = m[area >= np.percentile(area, 75)], m[area <= np.percentile(area, 25)]
     print(f"mean M of the largest quarter of segments {big.mean():.4f} vs the smallest quarter {small.mean():.4f}")
+    if args.json:
+        args.json.write_text(json.dumps({
+            "checkpoint": args.checkpoint, "data": args.data, "split": args.split, "images": n,
+            "segments": int(len(area)), "image_mean_m": {"mean": float(np.mean(centres)), "min": float(np.min(centres)),
+                                                        "max": float(np.max(centres))},
+            "within_image_range_median": float(np.median(spreads)),
+            "corr_per_image": {"median": float(np.median(corr)), "p25": float(np.percentile(corr, 25)),
+                               "p75": float(np.percentile(corr, 75)), "positive_share": float((corr > 0).mean()),
+                               "images": int(len(corr))},
+            "corr_pooled": pooled, "mean_m_largest_quarter": float(big.mean()),
+            "mean_m_smallest_quarter": float(small.mean())}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,14 @@
 """Print the model card's tables (markdown) from a checkpoint's evaluation JSON and metadata.
 
-    .venv/bin/python -m benchmarks.model_card [--checkpoint checkpoints/galdnet_r18_camvid]
+    .venv/bin/python -m benchmarks.model_card [--checkpoint checkpoints/galdnet_lite0_camvid]
 
-Reads `CKPT.eval.json` (written by `python -m gald.evaluate ... --json CKPT.eval.json`) and `CKPT.json`
-(its `learning_curve`, written by `python -m gald.export --log`). Prints per-class val IoU for the GALD
-head and the GA / FCN probes, mIoU / small / large / pixel accuracy, boundary-band IoU, and the val
-mIoU at every validation of the training run. Nothing here is typed by hand: rerun it after retraining.
+Reads `CKPT.eval.json` (written by `python -m gald.evaluate ... --json CKPT.eval.json`), `CKPT.json`
+(its recipe and `learning_curve`, written by `python -m gald.export --log`) and, when present,
+`CKPT.mask.json` (`python -m benchmarks.mask_vs_segment --json`) and `CKPT.ga_reach.json`
+(`python -m benchmarks.ga_reach --json`). Prints the recipe, per-class val IoU for the GALD head and the
+GA / FCN probes, mIoU / small / large / pixel accuracy, boundary-band IoU, the val mIoU at every
+validation of the training run, the LD mask statistics and what the GA aggregates. Nothing here is
+typed by hand: rerun it after retraining; tests/training/test_readme_tables.py checks the README against it.
 """
 
 from __future__ import annotations
@@ -55,24 +58,97 @@ def curve_table(meta: dict[str, Any]) -> str:
     val = (meta.get("learning_curve") or {}).get("val") or []
     if not val:
         return ""
-    lines = ["| step | GALD val mIoU | GA probe | FCN probe | boundary IoU @5px |", "|---|---|---|---|---|"]
+    timed = any("wall_s" in r for r in val)
+    lines = ["| step | " + ("wall time | " if timed else "") + "GALD val mIoU | GA probe | FCN probe | "
+             "boundary IoU @5px |", "|---|" + ("---|" if timed else "") + "---|---|---|---|"]
     for r in val:
-        lines.append(f"| {r['step']} | {_pct(r.get('gald_miou'))} | {_pct(r.get('ga_miou'))} | "
+        wall = (f"{r['wall_s'] / 60:.0f} min | " if "wall_s" in r else "n/a | ") if timed else ""
+        lines.append(f"| {r['step']} | {wall}{_pct(r.get('gald_miou'))} | {_pct(r.get('ga_miou'))} | "
                      f"{_pct(r.get('fcn_miou'))} | {_pct(r.get('boundary_iou_5'))} |")
     return "\n".join(lines)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--checkpoint", default="checkpoints/galdnet_r18_camvid", type=Path)
-    args = ap.parse_args()
-    ck = args.checkpoint.with_suffix("") if args.checkpoint.suffix in (".json", ".safetensors") else args.checkpoint
+def recipe_lines(meta: dict[str, Any]) -> str:
+    """The recipe as recorded in the checkpoint's training config (not as remembered)."""
+    tr = meta.get("training") or {}
+    cfg, d, o, loss = meta.get("config") or {}, tr.get("data") or {}, tr.get("optim") or {}, tr.get("loss") or {}
+    if not tr:
+        return ""
+    ga = cfg.get("ga", "?") + (f" {cfg['ga_kwargs']}" if cfg.get("ga_kwargs") else "")
+    trained_os = meta.get("trained_output_stride", cfg.get("output_stride"))
+    init = tr.get("pretrained_backbone") or "none (from scratch)"
+    norm = meta.get("normalization") or {}
+    lines = [f"- backbone: {cfg.get('backbone')}, ImageNet initialisation: {init}; output stride {trained_os} in "
+             f"training, {cfg.get('output_stride')} at inference",
+             f"- GALD: arrangement {cfg.get('arrangement')}, GA {ga}, LD {cfg.get('ld_variant')} "
+             f"({cfg.get('ld_downsample')}, d={cfg.get('ld_rate')}), {cfg.get('mid_channels')} channels",
+             f"- data: crop {d.get('crop_size')}, random scale {d.get('scale_range')} of the full image, h-flip; "
+             f"inference at scale {d.get('input_scale')}; input (x - mean) / std with mean "
+             f"{[round(v, 3) for v in norm.get('mean', [])]}, std {[round(v, 3) for v in norm.get('std', [])]}",
+             f"- optimisation: SGD lr {o.get('lr')} (trunk x{o.get('backbone_lr_mult', 1.0)}), momentum "
+             f"{o.get('momentum')}, weight decay {o.get('weight_decay')} (none on BN, biases"
+             f"{', depth-wise kernels' if o.get('no_decay_depthwise') else ''}), poly {o.get('power')} with "
+             f"{o.get('warmup_iters')} warm-up steps; batch {o.get('batch_size')}, {tr.get('step')} of "
+             f"{o.get('iters')} steps",
+             f"- loss: OHEM (threshold {loss.get('thresh')}, min_kept_ratio {loss.get('min_kept_ratio')}) + "
+             f"{loss.get('aux_weight')} x auxiliary CE + probe CE"]
+    val = (meta.get("learning_curve") or {}).get("val") or []
+    if val and "wall_s" in val[-1]:
+        lines.append(f"- training wall time to the selected step: {val[-1]['wall_s'] / 60:.0f} min "
+                     "(validation included; gaps between sessions excluded)")
+    return "\n".join(lines)
+
+
+def mask_lines(mask: dict[str, Any] | None) -> str:
+    if not mask:
+        return ""
+    c, im = mask["corr_per_image"], mask["image_mean_m"]
+    return (f"- LD mask (channel mean of M, {mask['images']} {mask['split']} images, {mask['segments']} predicted "
+            f"segments): image means {im['mean']:.3f} (range {im['min']:.3f}-{im['max']:.3f}); median range "
+            f"within an image {mask['within_image_range_median']:.3f}\n"
+            f"- correlation of a segment's mean M with log10(area): per image median {c['median']:+.2f} "
+            f"(quartiles {c['p25']:+.2f} / {c['p75']:+.2f}, positive in {100 * c['positive_share']:.0f}% of "
+            f"{c['images']} images), pooled {mask['corr_pooled']:+.2f}; mean M of the largest quarter of segments "
+            f"{mask['mean_m_largest_quarter']:.3f} vs the smallest quarter {mask['mean_m_smallest_quarter']:.3f}")
+
+
+def reach_table(reach: dict[str, Any] | None) -> str:
+    if not reach:
+        return ""
+    lines = [f"Right half of each of {reach['images']} {reach['split']} images replaced by another image's; "
+             "relative change of each feature in the left quarter (median over pixels, then images; quartiles):",
+             "", "| feature | change |", "|---|---|"]
+    for key, r in reach["relative_change_left_quarter"].items():
+        lines.append(f"| {key} | {100 * r['median']:.2f}% ({100 * r['p25']:.2f}-{100 * r['p75']:.2f}%) |")
+    sign = reach.get("cgnl_sign_only_change_of_F_GA")
+    if sign:
+        lines += ["", f"CGNL with its per-group statistic replaced by its sign: F_GA changes by "
+                      f"{100 * sign['median']:.4f}% (median over images, max {100 * sign['max']:.4f}%)."]
+    return "\n".join(lines)
+
+
+def _optional_json(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def card(ck: Path) -> str:
+    """The whole generated part of the model card, as markdown."""
     ev = json.loads(ck.with_name(ck.name + ".eval.json").read_text())
     meta = json.loads(ck.with_name(ck.name + ".json").read_text())
-    print(f"Evaluation: {ev.get('num_images')} {ev.get('split')} images, single scale, no flip.\n")
-    print(per_class_table(ev), end="\n\n")
-    print(boundary_table(ev), end="\n\n")
-    print(curve_table(meta))
+    parts = [recipe_lines(meta),
+             f"Evaluation: {ev.get('num_images')} {ev.get('split')} images at the labels' full resolution, single "
+             "scale, no flip.", per_class_table(ev), boundary_table(ev), curve_table(meta),
+             mask_lines(_optional_json(ck.with_name(ck.name + ".mask.json"))),
+             reach_table(_optional_json(ck.with_name(ck.name + ".ga_reach.json")))]
+    return "\n\n".join(p for p in parts if p)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checkpoint", default="checkpoints/galdnet_lite0_camvid", type=Path)
+    args = ap.parse_args()
+    ck = args.checkpoint.with_suffix("") if args.checkpoint.suffix in (".json", ".safetensors") else args.checkpoint
+    print(card(ck))
 
 
 if __name__ == "__main__":

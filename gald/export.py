@@ -27,11 +27,18 @@ from .models import GALDConfig, GALDNet
 VAL_KEYS = ("gald_miou", "ga_miou", "fcn_miou", "boundary_iou_5")
 
 
+# gaps between log records longer than this are a stopped run (end of a session), not training time
+MAX_GAP_S = 600.0
+
+
 def learning_curve(log_path: str | Path) -> dict[str, list[dict[str, float]]]:
-    """{"train": [{step, loss, lr}], "val": [{step, gald_miou, ...}]} from a trainer's log.jsonl (last record
-    per step wins, so a resumed run's repeated steps count once)."""
+    """{"train": [{step, loss, lr, wall_s}], "val": [{step, gald_miou, ..., wall_s}]} from a trainer's log.jsonl
+    (last record per step wins, so a resumed run's repeated steps count once). `wall_s` is the training wall
+    time up to that record: the sum of the gaps between consecutive records, leaving out gaps over 10 minutes
+    (the run was stopped between sessions)."""
     train: dict[int, dict[str, float]] = {}
     val: dict[int, dict[str, float]] = {}
+    wall, last_time = 0.0, None
     for line in Path(log_path).read_text().splitlines():
         try:
             rec = json.loads(line)
@@ -40,11 +47,17 @@ def learning_curve(log_path: str | Path) -> dict[str, list[dict[str, float]]]:
         step = rec.get("step")
         if not isinstance(step, int):
             continue
+        t = rec.get("time")
+        if isinstance(t, (int, float)):
+            if last_time is not None and 0 < t - last_time <= MAX_GAP_S:
+                wall += t - last_time
+            last_time = t
         if rec.get("event") == "train" and isinstance(rec.get("total"), (int, float)):
-            train[step] = {"step": step, "loss": round(float(rec["total"]), 4), "lr": float(rec.get("lr", 0.0))}
+            train[step] = {"step": step, "loss": round(float(rec["total"]), 4), "lr": float(rec.get("lr", 0.0)),
+                           "wall_s": round(wall, 1)}
         elif rec.get("event") == "val":
             val[step] = {"step": step, **{k: round(float(rec[k]), 5) for k in VAL_KEYS
-                                          if isinstance(rec.get(k), (int, float))}}
+                                          if isinstance(rec.get(k), (int, float))}, "wall_s": round(wall, 1)}
     return {"train": [train[k] for k in sorted(train)], "val": [val[k] for k in sorted(val)]}
 
 

@@ -138,7 +138,24 @@ def test_export_learning_curve_from_a_resumed_log(tmp_path, model):
     export_checkpoint(tmp_path / "src", tmp_path / "dst", log=log)
     curve = gald.read_metadata(tmp_path / "dst")["learning_curve"]
     assert [(r["step"], r["loss"]) for r in curve["train"]] == [(10, 2.5), (20, 1.9)]
-    assert curve["val"] == [{"step": 20, "gald_miou": 0.3, "ga_miou": 0.2, "fcn_miou": 0.1, "boundary_iou_5": 0.1}]
+    assert curve["val"] == [{"step": 20, "gald_miou": 0.3, "ga_miou": 0.2, "fcn_miou": 0.1, "boundary_iou_5": 0.1,
+                             "wall_s": 0.0}]
+
+
+def test_learning_curve_wall_time_skips_session_gaps(tmp_path):
+    from gald.export import learning_curve
+
+    t0 = 1_800_000_000
+    lines = [{"step": 10, "event": "train", "total": 2.0, "time": t0},
+             {"step": 20, "event": "train", "total": 1.5, "time": t0 + 25},
+             {"step": 20, "event": "val", "gald_miou": 0.3, "time": t0 + 85},
+             {"step": 30, "event": "train", "total": 1.2, "time": t0 + 85 + 7200},  # resumed two hours later
+             {"step": 40, "event": "train", "total": 1.1, "time": t0 + 85 + 7225}]
+    log = tmp_path / "log.jsonl"
+    log.write_text("\n".join(json.dumps(r) for r in lines))
+    curve = learning_curve(log)
+    assert [r["wall_s"] for r in curve["train"]] == [0.0, 25.0, 85.0, 110.0]
+    assert curve["val"][0]["wall_s"] == 85.0
 
 
 def test_export_at_another_output_stride_keeps_the_weights(tmp_path):
