@@ -225,3 +225,40 @@ def learning_curve(curve: dict[str, Any] | None) -> go.Figure | None:
             yaxis2=dict(title="val mIoU (%)", overlaying="y", side="right", rangemode="tozero"))
     fig.update_xaxes(title="training step")
     return fig
+
+
+def seeded_ablation_table(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+    """Rows of `gald.ablation_stats.summarize`: mean ± sd over seeds and the paired delta to FCN."""
+    headers = ["row", "seeds", "mIoU % (mean ± sd)", "Δ vs FCN, paired [95% CI]", "boundary IoU @5px %"]
+    out = []
+    for r in rows:
+        m, s = r["stats"]["miou"]
+        b, bs = r["stats"]["boundary_iou_5"]
+        d = r["delta"]
+        if d is None:
+            delta = "baseline" if r["row"] == "fcn" else "-"
+        elif "low" in d:
+            delta = f"{d['mean']:+.1f} [{d['low']:+.1f}, {d['high']:+.1f}]" + (" *" if d["excludes_zero"] else "")
+        else:
+            delta = f"{d['mean']:+.1f} ({d['positive']}/{d['n']} seeds > 0)"
+        one = " (1 seed)" if len(r["seeds"]) == 1 else ""
+        out.append([r["title"], len(r["seeds"]),
+                    "n/a" if m is None else f"{m:.1f}" + (f" ± {s:.1f}" if s is not None else one), delta,
+                    "n/a" if b is None else f"{b:.1f}" + (f" ± {bs:.1f}" if bs is not None else "")])
+    return headers, out
+
+
+def seeded_ablation_bars(rows: list[dict[str, Any]], protocol: str) -> go.Figure:
+    """mIoU per row, mean over seeds with ± sd error bars; rows run with one seed are marked and greyed."""
+    names = [r["title"] + (" (1 seed)" if len(r["seeds"]) == 1 else "") for r in rows]
+    means = [r["stats"]["miou"][0] for r in rows]
+    sds = [r["stats"]["miou"][1] or 0.0 for r in rows]
+    colours = [HEAD_COLOURS["gald"] if len(r["seeds"]) > 1 else "#c7c7c7" for r in rows]
+    fig = go.Figure(go.Bar(x=means, y=names, orientation="h", marker_color=colours,
+                           error_x=dict(type="data", array=sds, visible=True, thickness=1.5),
+                           text=[f"{m:.1f}" if m is not None else "" for m in means], textposition="inside",
+                           hovertemplate="%{y}<br>mIoU %{x:.1f}<extra></extra>"))
+    _layout(fig, f"Ablations, {protocol} protocol: mIoU mean ± sd over seeds", height=max(240, 60 + 30 * len(rows)))
+    fig.update_xaxes(title="mIoU (%)")
+    fig.update_yaxes(autorange="reversed")
+    return fig

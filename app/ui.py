@@ -18,6 +18,8 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
+from gald import ablation_stats
+
 from . import figures, image_io, plots, views
 from .inference import HEAD_TITLES, Predictor
 
@@ -138,15 +140,24 @@ def dashboard_values(pred: Predictor) -> tuple[Any, ...]:
         note = f"Validation results from `{shown}`" + (f" ({ev['split']} split)." if "split" in ev else ".")
         iou, curves = plots.iou_bars(ev, names), plots.boundary_curves(ev)
         sl = _table(*plots.small_large_table(ev, names))
-    if ablations:
+    seeded = ablation_stats.summarize(ablation_stats.load(path.parent / "ablations" / "head")) if path else []
+    if seeded:
+        # Table 1 under the head protocol (gald.head_protocol): several seeds per row, error bars and paired deltas
+        headers, rows = plots.seeded_ablation_table(seeded)
+        abl_table, abl_plot = _table(headers, rows), plots.seeded_ablation_bars(seeded, "head")
+        note += (" Ablations: head protocol (frozen ImageNet EfficientNet-Lite0 trunk, only the modules after it "
+                 "trained), mean ± sd over seeds; Δ is paired by seed, * where its 95% interval excludes 0.")
+    elif ablations:
         headers, rows = plots.ablation_rows(ablations)
         abl_table, abl_plot = _table(headers, rows), plots.ablation_bars(rows)
+        note += " Ablations: one seed per row, so differences between rows may be run-to-run noise."
     else:
         abl_table, abl_plot = _table(["ablation"], []), None
         where = _display_path(path.parent / "ablations") if path else "checkpoints/ablations"
         note += f" No ablation JSONs in `{where}`."
     learning = plots.learning_curve(pred.meta.get("learning_curve"))
-    return note, iou, sl, curves, learning, abl_table, abl_plot, ev is not None or learning is not None, bool(ablations)
+    has_abl = bool(ablations) or bool(seeded)
+    return note, iou, sl, curves, learning, abl_table, abl_plot, ev is not None or learning is not None, has_abl
 
 
 def make_handlers(pred: Predictor, png: views.PngStore | None = None) -> SimpleNamespace:

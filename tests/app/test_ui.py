@@ -76,6 +76,26 @@ def test_dashboard_values(predictor, tmp_path, monkeypatch):
     assert "no \"heads\" section" in note
 
 
+def test_dashboard_shows_seeded_ablations_with_error_bars(predictor, tmp_path, monkeypatch):
+    monkeypatch.setattr(predictor, "checkpoint_path", str(tmp_path / "model"))
+    head = tmp_path / "ablations" / "head"
+    head.mkdir(parents=True)
+    runs = {"fcn": [0.40, 0.42, 0.44], "gald": [0.43, 0.45, 0.46], "nl_ld": [0.41]}
+    for row, values in runs.items():
+        for seed, m in enumerate(values):
+            (head / f"{row}_seed{seed}.json").write_text(json.dumps(
+                {"miou": m, "small_miou": 0.1, "large_miou": 0.7, "boundary_iou_5": 0.3}))
+    note, *_, abl, abl_fig, _, has_abl = ui.dashboard_values(predictor)
+    assert has_abl and "head protocol" in note
+    assert list(abl["row"]) == ["FCN", "+NL+LD", "+CGNL+LD (GALD)"]  # Table 1's order
+    assert list(abl["seeds"]) == [3, 1, 3]
+    assert abl.iloc[0, 2] == "42.0 ± 2.0" and abl.iloc[1, 2] == "41.0 (1 seed)"
+    assert abl.iloc[2, 3].startswith("+2.7 [")  # paired by seed: +3, +3, +2
+    bars = abl_fig.data[0]
+    assert list(bars.error_x.array) == pytest.approx([2.0, 0.0, 1.528], abs=1e-3)
+    assert bars.y[1].endswith("(1 seed)")
+
+
 def _env(**extra):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GRADIO_", "GALD_"))}
     env.update(GRADIO_ANALYTICS_ENABLED="False", **extra)

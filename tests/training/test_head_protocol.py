@@ -70,3 +70,9 @@ def test_statistics_pair_by_seed(tmp_path):
                                                           "boundary_iou_5": 0.3}))
     rows = head_protocol_table.summarize(head_protocol_table.load(tmp_path))
     assert not rows[1]["delta"]["excludes_zero"]
+
+
+def test_row_order_covers_every_protocol_row():
+    from gald import ablation_stats
+
+    assert set(ablation_stats.ROW_ORDER) == set(head_protocol.ROWS)
