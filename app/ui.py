@@ -285,6 +285,7 @@ def build_demo(pred: Predictor) -> gr.Blocks:
             with gr.Tab("Stages", id="stages"):
                 gr.Markdown("### Predictions at each stage (Fig. 5)\nFCN = backbone feature F, GA = after global "
                             "aggregation, GALD = after local distribution (the model's main head).")
+                gr.Markdown(views.ga_reach_note(pred), elem_id="gald-ga-reach")
                 alpha = optional_slider(0, 1, value=DEFAULT_ALPHA, step=0.05, label="Overlay opacity")
                 with gr.Row():
                     img_kw = dict(format="png", interactive=False, height=230, buttons=["download", "fullscreen"],

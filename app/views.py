@@ -259,3 +259,29 @@ def full_analysis(pred: Predictor, rgb: np.ndarray, label: np.ndarray | None = N
 
 def titles() -> dict[str, str]:
     return {"input": "Input", **{h: f"{t} head" for h, t in HEAD_TITLES.items()}, "gt": "Ground truth"}
+
+
+def ga_reach_note(pred: Predictor) -> str:
+    """What the checkpoint's GA module really aggregates (benchmarks/ga_reach.py, `CKPT.ga_reach.json`),
+    shown where users compare the GA and GALD stages."""
+    cfg = pred.model.config
+    if not cfg.uses_ga:
+        return "This model has no GA module."
+    lines = []
+    path = pred.eval_paths()[0]
+    reach = None
+    if path is not None:
+        reach_path = path.with_name(path.name.removesuffix(".eval.json") + ".ga_reach.json")
+        reach, _ = plots.load_json(reach_path)
+    if reach and isinstance(reach.get("relative_change_left_quarter"), dict):
+        r = reach["relative_change_left_quarter"]
+        if "F_GA" in r and "F" in r:
+            lines.append(f"**What this GA aggregates** (measured on {reach.get('images')} {reach.get('split')} "
+                         f"images): replacing the right half of an image changes F_GA in the left quarter by "
+                         f"{100 * r['F_GA']['median']:.2f}% (median), the backbone feature F by "
+                         f"{100 * r['F']['median']:.2f}%.")
+    if cfg.ga == "cgnl":
+        lines.append("CGNL's global statistic (one scalar per channel group) is divided out again by its "
+                     "GroupNorm except for its sign, so its 'global context' is one sign per group; "
+                     "the Non-Local GA keeps a per-pixel attention map.")
+    return " ".join(lines)

@@ -178,3 +178,18 @@ def test_launcher_caps_malloc_arenas(monkeypatch):
 
     glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
     assert launcher.limit_malloc_arenas() is glibc
+
+
+def test_ga_reach_note_reads_the_measurement(predictor, tmp_path, monkeypatch):
+    from app import views
+
+    monkeypatch.setattr(predictor, "checkpoint_path", str(tmp_path / "model"))
+    note = views.ga_reach_note(predictor)
+    assert "What this GA aggregates" not in note  # nothing measured yet
+    (tmp_path / "model.ga_reach.json").write_text(json.dumps(
+        {"images": 20, "split": "val", "relative_change_left_quarter": {"F": {"median": 0.001},
+                                                                       "F_GA": {"median": 0.0009}}}))
+    note = views.ga_reach_note(predictor)
+    assert "changes F_GA in the left quarter by 0.09% (median), the backbone feature F by 0.10%" in note
+    if predictor.model.config.ga == "cgnl":
+        assert "sign" in note
