@@ -8,6 +8,7 @@ and per-image metrics. `full_analysis` is what the UI's `analyze` endpoint and t
 from __future__ import annotations
 
 import hashlib
+import json
 import tempfile
 import threading
 from collections import deque
@@ -272,7 +273,11 @@ def ga_reach_note(pred: Predictor) -> str:
     reach = None
     if path is not None:
         reach_path = path.with_name(path.name.removesuffix(".eval.json") + ".ga_reach.json")
-        reach, _ = plots.load_json(reach_path)
+        try:
+            reach = json.loads(reach_path.read_text()) if reach_path.is_file() else None
+        except (OSError, ValueError):
+            reach = None  # a broken measurement file only loses this line
+        reach = reach if isinstance(reach, dict) else None
     if reach and isinstance(reach.get("relative_change_left_quarter"), dict):
         r = reach["relative_change_left_quarter"]
         if "F_GA" in r and "F" in r:
