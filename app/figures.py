@@ -9,15 +9,12 @@ from __future__ import annotations
 import html
 
 import numpy as np
+from matplotlib import colormaps
 from PIL import Image
 
 IGNORE = 255
-# viridis, sampled at 9 points (matplotlib's data) and interpolated to 256 entries
-_VIRIDIS_ANCHORS = np.array([
-    [68, 1, 84], [71, 44, 122], [59, 81, 139], [44, 113, 142], [33, 144, 141],
-    [39, 173, 129], [92, 200, 99], [170, 220, 50], [253, 231, 37]], dtype=np.float64)
-VIRIDIS = np.stack([np.interp(np.linspace(0, 8, 256), np.arange(9), _VIRIDIS_ANCHORS[:, c])
-                    for c in range(3)], 1).round().astype(np.uint8)
+# matplotlib's viridis as a 256-entry uint8 lookup table (the same map as gald.figures' PDF figures)
+VIRIDIS = (colormaps["viridis"](np.linspace(0.0, 1.0, 256))[:, :3] * 255).round().astype(np.uint8)
 # disagreement colours (Fig. 5 discussion: where does LD fix or break GA?)
 GALD_RIGHT = (46, 204, 64)  # green: GALD right, GA wrong
 GA_RIGHT = (255, 65, 54)  # red: GA right, GALD wrong
@@ -182,7 +179,7 @@ def legend_html(class_names: list[str], palette, shares: np.ndarray | None = Non
 
 
 def colorbar_html(label: str, lo: str = "0", hi: str = "1") -> str:
-    stops = ", ".join(f"rgb({r},{g},{b})" for r, g, b in _VIRIDIS_ANCHORS.astype(int).tolist())
+    stops = ", ".join(f"rgb({r},{g},{b})" for r, g, b in VIRIDIS[::32].tolist() + [VIRIDIS[-1].tolist()])
     return (f"<div class='gald-colorbar'><span>{html.escape(label)}</span><span>{html.escape(lo)}</span>"
             f"<span class='gald-bar' style='background:linear-gradient(to right, {stops})'></span>"
             f"<span>{html.escape(hi)}</span></div>")

@@ -16,11 +16,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import gradio as gr
-import pandas as pd
 
-from gald import ablation_stats
-
-from . import figures, image_io, plots, views
+from . import dashboard, figures, image_io, views
 from .inference import HEAD_TITLES, Predictor
 
 log = logging.getLogger(__name__)
@@ -84,10 +81,6 @@ def _guarded(fn: Callable) -> Callable:
     return wrapper
 
 
-def _table(headers: list[str], rows: list[list[Any]]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=headers)
-
-
 def example_rows() -> tuple[list[list[str]], list[str]]:
     rows, labels = [], []
     for img in sorted(EXAMPLES_DIR.glob("*.png")):
@@ -100,16 +93,6 @@ def example_rows() -> tuple[list[list[str]], list[str]]:
     return rows, labels
 
 
-def _display_path(path: Path | None) -> str:
-    """A path as users should see it: relative to the working directory, never the machine's absolute path."""
-    if path is None:
-        return "(none)"
-    try:
-        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return Path(path).name
-
-
 def _number(value: Any, name: str, default: float, low: float, high: float) -> float:
     """An optional numeric API argument: None means the default; anything else must be a number in range."""
     if value is None:
@@ -119,45 +102,6 @@ def _number(value: Any, name: str, default: float, low: float, high: float) -> f
     if not low <= value <= high:
         raise _error(f"{name} must be between {low:g} and {high:g}, got {value:g}", title="Bad request")
     return value
-
-
-def dashboard_values(pred: Predictor) -> tuple[Any, ...]:
-    """(note, IoU bars, small/large table, boundary curves, learning curve, ablation table, ablation bars,
-    has eval, has ablations)."""
-    path, ablation_paths = pred.eval_paths()
-    ev, problem = plots.load_json(path)
-    ablations = []
-    for p in ablation_paths:
-        data, _ = plots.load_json(p)
-        if data is not None:
-            ablations.append((p.stem, data))
-    names = pred.class_names
-    shown = _display_path(path)
-    if ev is None:
-        note = problem or f"No evaluation JSON found (looked for `{shown}`). Run the evaluation to fill this tab."
-        sl, iou, curves = _table(["head"], []), None, None
-    else:
-        note = f"Validation results from `{shown}`" + (f" ({ev['split']} split)." if "split" in ev else ".")
-        iou, curves = plots.iou_bars(ev, names), plots.boundary_curves(ev)
-        sl = _table(*plots.small_large_table(ev, names))
-    seeded = ablation_stats.summarize(ablation_stats.load(path.parent / "ablations" / "head")) if path else []
-    if seeded:
-        # Table 1 under the head protocol (gald.head_protocol): several seeds per row, error bars and paired deltas
-        headers, rows = plots.seeded_ablation_table(seeded)
-        abl_table, abl_plot = _table(headers, rows), plots.seeded_ablation_bars(seeded, "head")
-        note += (" Ablations: head protocol (frozen ImageNet EfficientNet-Lite0 trunk, only the modules after it "
-                 "trained), mean ± sd over seeds; Δ is paired by seed, * where its 95% interval excludes 0.")
-    elif ablations:
-        headers, rows = plots.ablation_rows(ablations)
-        abl_table, abl_plot = _table(headers, rows), plots.ablation_bars(rows)
-        note += " Ablations: one seed per row, so differences between rows may be run-to-run noise."
-    else:
-        abl_table, abl_plot = _table(["ablation"], []), None
-        where = _display_path(path.parent / "ablations") if path else "checkpoints/ablations"
-        note += f" No ablation JSONs in `{where}`."
-    learning = plots.learning_curve(pred.meta.get("learning_curve"))
-    has_abl = bool(ablations) or bool(seeded)
-    return note, iou, sl, curves, learning, abl_table, abl_plot, ev is not None or learning is not None, has_abl
 
 
 def make_handlers(pred: Predictor, png: views.PngStore | None = None) -> SimpleNamespace:
@@ -193,7 +137,7 @@ def make_handlers(pred: Predictor, png: views.PngStore | None = None) -> SimpleN
         for n in notices:
             gr.Warning(n)
         state = {"key": out["analysis"].key, "rgb": loaded.rgb, "label": label}
-        iou = _table(met["headers"], met["rows"])
+        iou = dashboard.table(met["headers"], met["rows"])
         return (state, out["summary"], out["legend"], *files[:6], dis_text,
                 figures.disagreement_legend_html(label is not None), *files[6:9], ld_text, files[9], m["text"],
                 files[10], ch_text, m["gallery"], m["scatter"], iou, met["confusion"], *out["files"])
@@ -238,12 +182,20 @@ def make_handlers(pred: Predictor, png: views.PngStore | None = None) -> SimpleN
         how = "GradCAM on backbone.layer4" if method == "gradcam" else f"Integrated Gradients ({int(steps)} steps)"
         return png(figures.heatmap_overlay(d.image, heat, 0.6)), f"{how}, target: {target}."
 
+    def paper_figure(state, which="fig5", fmt="pdf"):
+        analysis, label = session(state)
+        try:
+            return str(views.paper_figure(pred, analysis, label, which, fmt, png.folder))
+        except ValueError as exc:
+            raise _error(str(exc), title="Bad request") from None
+
     def dashboard():
-        *values, has_eval, has_abl = dashboard_values(pred)
+        *values, has_eval, has_abl = dashboard.dashboard_values(pred)
         return (*values, gr.Column(visible=has_eval), gr.Row(visible=has_abl))
 
     return SimpleNamespace(**{f.__name__: _guarded(f) for f in (analyze, analyze_example, overlay, channel,
-                                                                pick_channel, attribute, dashboard)})
+                                                                pick_channel, attribute, paper_figure,
+                                                                dashboard)})
 
 
 def build_demo(pred: Predictor) -> gr.Blocks:
@@ -295,6 +247,10 @@ def build_demo(pred: Predictor) -> gr.Blocks:
                     st_ga = gr.Image(label="GA head", elem_id="gald-stage-ga", **img_kw)
                     st_gald = gr.Image(label="GALD head", elem_id="gald-stage-gald", **img_kw)
                     st_gt = gr.Image(label="Ground truth", elem_id="gald-stage-gt", **img_kw)
+                with gr.Row():
+                    fig5_pdf = gr.Button("Figure 5 as PDF (paper layout, matplotlib)", size="sm", scale=0,
+                                         min_width=280, elem_id="gald-fig5-button")
+                    fig5_file = gr.File(label="Figure 5", elem_id="gald-fig5-file", height=60, interactive=False)
                 with gr.Row(equal_height=False):
                     with gr.Column():
                         gr.Markdown("### Where GA and GALD disagree")
@@ -326,8 +282,13 @@ def build_demo(pred: Predictor) -> gr.Blocks:
                                      "absolute 0 – 1 scale; click one to open it", elem_id="gald-gallery", columns=6,
                                      height="auto", format="png", object_fit="contain", allow_preview=True)
                 scatter = gr.Plot(label="Mean M per predicted segment vs segment area", elem_id="gald-scatter")
+                with gr.Row():
+                    fig4_pdf = gr.Button("Figure 4 as PDF (paper layout, matplotlib)", size="sm", scale=0,
+                                         min_width=280)
+                    fig4_file = gr.File(label="Figure 4", height=60, interactive=False)
             with gr.Tab("Dashboard", id="dashboard"):
-                note, iou_fig, sl_tab, curves, learning, abl_tab, abl_fig, has_eval, has_abl = dashboard_values(pred)
+                (note, iou_fig, sl_tab, curves, learning, abl_tab, abl_fig, has_eval,
+                 has_abl) = dashboard.dashboard_values(pred)
                 with gr.Row():
                     gr.Markdown("### Checkpoint evaluation")
                     reload = gr.Button("Reload evaluation files", size="sm", scale=0, min_width=200)
@@ -378,6 +339,10 @@ def build_demo(pred: Predictor) -> gr.Blocks:
                        api_visibility="undocumented")  # the documented way to pick a channel is /channel
         at_run.click(h.attribute, [state, at_head, at_class, at_method, at_steps], [at_img, at_text],
                      api_name="attribute", concurrency_limit=1)
+        fig5_pdf.click(h.paper_figure, [state, gr.State("fig5"), gr.State("pdf")], [fig5_file], api_name="figure",
+                       concurrency_limit=1)
+        fig4_pdf.click(h.paper_figure, [state, gr.State("fig4"), gr.State("pdf")], [fig4_file],
+                       api_visibility="undocumented", concurrency_limit=1)
         reload.click(h.dashboard, None, [dash_note, dash_iou, dash_sl, dash_curves, dash_learning, dash_abl,
                                          dash_abl_fig, eval_box, abl_box], api_name="dashboard")
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=2)

@@ -290,3 +290,24 @@ def ga_reach_note(pred: Predictor) -> str:
                      "GroupNorm except for its sign, so its 'global context' is one sign per group; "
                      "the Non-Local GA keeps a per-pixel attention map.")
     return " ".join(lines)
+
+
+def paper_figure(pred: Predictor, analysis: Analysis, label: np.ndarray | None, which: str, fmt: str,
+                 folder: Path) -> Path:
+    """Figure 5 (stages) or Figure 4 (LD mask) of this analysis as a PDF or PNG file (gald.figures)."""
+    from gald import figures as paper
+
+    if which not in ("fig4", "fig5"):
+        raise ValueError(f"unknown figure {which!r}; valid: ['fig4', 'fig5']")
+    if fmt not in ("pdf", "png"):
+        raise ValueError(f"unknown format {fmt!r}; valid: ['pdf', 'png']")
+    caption = paper.caption_for(pred.checkpoint_path or "checkpoint", pred.meta, "an uploaded image")
+    if which == "fig5":
+        preds = {h: analysis.preds[h] for h in ("fcn", "ga", "gald") if h in analysis.preds}
+        fig = paper.figure5(analysis.image, preds, pred.class_names, pred.palette, caption, gt=label)
+    else:
+        if analysis.mask is None:
+            raise ValueError("this model has no LD mask, so there is no Figure 4")
+        fig = paper.figure4(analysis.image, analysis.mask, caption)
+    stem = folder / f"{which}_{analysis.key[:12]}"
+    return paper.save(fig, stem, (fmt,))[0]

@@ -97,14 +97,19 @@ class Segmenter:
                                f"available: {available}")
         self.key = HEAD_KEYS[head]
 
-    @torch.no_grad()
-    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+    def tensor(self, rgb: np.ndarray) -> torch.Tensor:
+        """(H, W, 3) uint8 -> the normalised (1, 3, h, w) network input at the checkpoint's inference scale."""
         h, w = rgb.shape[:2]
         if self.scale != 1.0:
             size = (max(8, round(w * self.scale)), max(8, round(h * self.scale)))
             rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR))
         x = (rgb.astype(np.float32) / 255.0 - self.mean) / self.std
-        x = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None].to(self.device)
+        return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None].to(self.device)
+
+    @torch.no_grad()
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        h, w = rgb.shape[:2]
+        x = self.tensor(rgb)
         logits = (sliding_window(self.model, x, self.max_size) if max(x.shape[-2:]) > self.max_size
                   else self.model(x))[self.key]
         logits = F.interpolate(logits.float(), size=(h, w), mode="bilinear", align_corners=False)

@@ -131,3 +131,22 @@ def test_optional_inputs_default_and_bad_arguments_are_named(client, example_fil
     with pytest.raises(AppError, match="mask channel must be between 0 and"):
         client.predict(100000, api_name="/channel")
     assert len(client.predict(None, api_name="/overlay")) == 6
+
+
+def _pdf_page_size(path) -> tuple[float, float]:
+    import re
+
+    data = open(path, "rb").read()
+    assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF")
+    box = re.search(rb"/MediaBox\s*\[\s*([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s*\]", data)
+    return float(box[3]) - float(box[1]), float(box[4]) - float(box[2])
+
+
+def test_figure_endpoint_returns_the_paper_figure_as_pdf(client, example_files):
+    from gald.figures import FIG5_SIZE
+
+    image, label = example_files
+    _analyze(client, image, label)
+    pdf = client.predict(api_name="/figure")
+    assert str(pdf).endswith(".pdf")
+    assert _pdf_page_size(pdf) == pytest.approx((72 * FIG5_SIZE[0], 72 * FIG5_SIZE[1]), abs=1)

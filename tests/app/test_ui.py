@@ -13,7 +13,7 @@ from pathlib import Path
 import app_helpers
 import pytest
 
-from app import ui
+from app import dashboard, ui
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,7 +46,7 @@ def _eval(names, miou):
 
 
 def test_dashboard_values(predictor, tmp_path, monkeypatch):
-    note, iou, sl, curves, learning, abl, abl_fig, has_eval, has_abl = ui.dashboard_values(predictor)
+    note, iou, sl, curves, learning, abl, abl_fig, has_eval, has_abl = dashboard.dashboard_values(predictor)
     assert "No evaluation JSON found" in note and iou is None and learning is None
     assert not has_eval and not has_abl
 
@@ -61,7 +61,7 @@ def test_dashboard_values(predictor, tmp_path, monkeypatch):
     curve = {"train": [{"step": s, "loss": 3.0 - s / 10, "lr": 0.01} for s in range(0, 30, 10)],
              "val": [{"step": 20, "gald_miou": 0.3, "ga_miou": 0.25, "fcn_miou": 0.2}]}
     monkeypatch.setitem(predictor.meta, "learning_curve", curve)
-    note, iou, sl, curves, learning, abl, abl_fig, has_eval, has_abl = ui.dashboard_values(predictor)
+    note, iou, sl, curves, learning, abl, abl_fig, has_eval, has_abl = dashboard.dashboard_values(predictor)
     assert has_eval and has_abl and "Validation results" in note
     assert str(tmp_path) not in note and "`model.eval.json`" in note  # never the machine's absolute path
     assert [t.name for t in learning.data] == ["train loss", "FCN val mIoU", "GA val mIoU", "GALD val mIoU"]
@@ -72,7 +72,7 @@ def test_dashboard_values(predictor, tmp_path, monkeypatch):
     assert len(curves.data) == 1
 
     (tmp_path / "model.eval.json").write_text("[]")
-    note, *_ = ui.dashboard_values(predictor)
+    note, *_ = dashboard.dashboard_values(predictor)
     assert "no \"heads\" section" in note
 
 
@@ -85,7 +85,7 @@ def test_dashboard_shows_seeded_ablations_with_error_bars(predictor, tmp_path, m
         for seed, m in enumerate(values):
             (head / f"{row}_seed{seed}.json").write_text(json.dumps(
                 {"miou": m, "small_miou": 0.1, "large_miou": 0.7, "boundary_iou_5": 0.3}))
-    note, *_, abl, abl_fig, _, has_abl = ui.dashboard_values(predictor)
+    note, *_, abl, abl_fig, _, has_abl = dashboard.dashboard_values(predictor)
     assert has_abl and "head protocol" in note
     assert list(abl["row"]) == ["FCN", "+NL+LD", "+CGNL+LD (GALD)"]  # Table 1's order
     assert list(abl["seeds"]) == [3, 1, 3]

@@ -1,0 +1,70 @@
+"""The Dashboard tab's values: evaluation JSON, learning curve and ablations of the loaded checkpoint.
+
+Pure reads of JSON files beside the checkpoint (`x.eval.json`, `ablations/*.json`, `ablations/head/*.json`)
+turned into plotly figures and tables; the UI only places them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from gald import ablation_stats
+
+from . import plots
+from .inference import Predictor
+
+
+def table(headers: list[str], rows: list[list[Any]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=headers)
+
+
+def display_path(path: Path | None) -> str:
+    """A path as users should see it: relative to the working directory, never the machine's absolute path."""
+    if path is None:
+        return "(none)"
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return Path(path).name
+
+
+def dashboard_values(pred: Predictor) -> tuple[Any, ...]:
+    """(note, IoU bars, small/large table, boundary curves, learning curve, ablation table, ablation bars,
+    has eval, has ablations)."""
+    path, ablation_paths = pred.eval_paths()
+    ev, problem = plots.load_json(path)
+    ablations = []
+    for p in ablation_paths:
+        data, _ = plots.load_json(p)
+        if data is not None:
+            ablations.append((p.stem, data))
+    names = pred.class_names
+    shown = display_path(path)
+    if ev is None:
+        note = problem or f"No evaluation JSON found (looked for `{shown}`). Run the evaluation to fill this tab."
+        sl, iou, curves = table(["head"], []), None, None
+    else:
+        note = f"Validation results from `{shown}`" + (f" ({ev['split']} split)." if "split" in ev else ".")
+        iou, curves = plots.iou_bars(ev, names), plots.boundary_curves(ev)
+        sl = table(*plots.small_largetable(ev, names))
+    seeded = ablation_stats.summarize(ablation_stats.load(path.parent / "ablations" / "head")) if path else []
+    if seeded:
+        # Table 1 under the head protocol (gald.head_protocol): several seeds per row, error bars and paired deltas
+        headers, rows = plots.seeded_ablationtable(seeded)
+        abl_table, abl_plot = table(headers, rows), plots.seeded_ablation_bars(seeded, "head")
+        note += (" Ablations: head protocol (frozen ImageNet EfficientNet-Lite0 trunk, only the modules after it "
+                 "trained), mean ± sd over seeds; Δ is paired by seed, * where its 95% interval excludes 0.")
+    elif ablations:
+        headers, rows = plots.ablation_rows(ablations)
+        abl_table, abl_plot = table(headers, rows), plots.ablation_bars(rows)
+        note += " Ablations: one seed per row, so differences between rows may be run-to-run noise."
+    else:
+        abl_table, abl_plot = table(["ablation"], []), None
+        where = display_path(path.parent / "ablations") if path else "checkpoints/ablations"
+        note += f" No ablation JSONs in `{where}`."
+    learning = plots.learning_curve(pred.meta.get("learning_curve"))
+    has_abl = bool(ablations) or bool(seeded)
+    return note, iou, sl, curves, learning, abl_table, abl_plot, ev is not None or learning is not None, has_abl
