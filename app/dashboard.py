@@ -49,11 +49,11 @@ def dashboard_values(pred: Predictor) -> tuple[Any, ...]:
     else:
         note = f"Validation results from `{shown}`" + (f" ({ev['split']} split)." if "split" in ev else ".")
         iou, curves = plots.iou_bars(ev, names), plots.boundary_curves(ev)
-        sl = table(*plots.small_largetable(ev, names))
+        sl = table(*plots.small_large_table(ev, names))
     seeded = ablation_stats.summarize(ablation_stats.load(path.parent / "ablations" / "head")) if path else []
     if seeded:
         # Table 1 under the head protocol (gald.head_protocol): several seeds per row, error bars and paired deltas
-        headers, rows = plots.seeded_ablationtable(seeded)
+        headers, rows = plots.seeded_ablation_table(seeded)
         abl_table, abl_plot = table(headers, rows), plots.seeded_ablation_bars(seeded, "head")
         note += (" Ablations: head protocol (frozen ImageNet EfficientNet-Lite0 trunk, only the modules after it "
                  "trained), mean ± sd over seeds; Δ is paired by seed, * where its 95% interval excludes 0.")

@@ -17,7 +17,8 @@ from typing import Any
 
 import gradio as gr
 
-from . import dashboard, figures, image_io, views
+from . import figures, image_io, views
+from .dashboard import dashboard_values, table
 from .inference import HEAD_TITLES, Predictor
 
 log = logging.getLogger(__name__)
@@ -137,7 +138,7 @@ def make_handlers(pred: Predictor, png: views.PngStore | None = None) -> SimpleN
         for n in notices:
             gr.Warning(n)
         state = {"key": out["analysis"].key, "rgb": loaded.rgb, "label": label}
-        iou = dashboard.table(met["headers"], met["rows"])
+        iou = table(met["headers"], met["rows"])
         return (state, out["summary"], out["legend"], *files[:6], dis_text,
                 figures.disagreement_legend_html(label is not None), *files[6:9], ld_text, files[9], m["text"],
                 files[10], ch_text, m["gallery"], m["scatter"], iou, met["confusion"], *out["files"])
@@ -190,7 +191,7 @@ def make_handlers(pred: Predictor, png: views.PngStore | None = None) -> SimpleN
             raise _error(str(exc), title="Bad request") from None
 
     def dashboard():
-        *values, has_eval, has_abl = dashboard.dashboard_values(pred)
+        *values, has_eval, has_abl = dashboard_values(pred)
         return (*values, gr.Column(visible=has_eval), gr.Row(visible=has_abl))
 
     return SimpleNamespace(**{f.__name__: _guarded(f) for f in (analyze, analyze_example, overlay, channel,
@@ -288,7 +289,7 @@ def build_demo(pred: Predictor) -> gr.Blocks:
                     fig4_file = gr.File(label="Figure 4", height=60, interactive=False)
             with gr.Tab("Dashboard", id="dashboard"):
                 (note, iou_fig, sl_tab, curves, learning, abl_tab, abl_fig, has_eval,
-                 has_abl) = dashboard.dashboard_values(pred)
+                 has_abl) = dashboard_values(pred)
                 with gr.Row():
                     gr.Markdown("### Checkpoint evaluation")
                     reload = gr.Button("Reload evaluation files", size="sm", scale=0, min_width=200)
