@@ -64,8 +64,11 @@ def _normalise(heat: torch.Tensor) -> np.ndarray:
 
 
 def attribute(model: nn.Module, x: torch.Tensor, head: str, class_index: int, *, method: str = "gradcam",
-              n_steps: int = 8, internal_batch_size: int = 2) -> np.ndarray:
-    """Heatmap in [0, 1]: (h, w) at layer4 resolution for GradCAM, (H, W) input resolution for IG."""
+              n_steps: int = 8, internal_batch_size: int = 2, region: torch.Tensor | None = None) -> np.ndarray:
+    """Heatmap in [0, 1]: (h, w) at layer4 resolution for GradCAM, (H, W) input resolution for IG.
+
+    `region` (h, w) bool at the head's logit resolution replaces the default target region (the pixels the
+    head predicts as the class): the pixel query explains one pixel's (small region's) prediction."""
     from captum.attr import IntegratedGradients, LayerGradCam
 
     if method not in METHODS:
@@ -76,7 +79,14 @@ def attribute(model: nn.Module, x: torch.Tensor, head: str, class_index: int, *,
         with torch.enable_grad(), gald.models.probe_gradients(model):
             scorer = ClassScore(model, head)
             with torch.no_grad():
-                scorer.region = one_hot_prediction(scorer.logits(x))
+                logits = scorer.logits(x)
+            if region is None:
+                scorer.region = one_hot_prediction(logits)
+            else:
+                if tuple(region.shape) != tuple(logits.shape[-2:]):
+                    raise ValueError(f"region {tuple(region.shape)} does not match the logits "
+                                     f"{tuple(logits.shape[-2:])}")
+                scorer.region = region.to(logits.dtype)[None, None].expand(1, logits.shape[1], -1, -1).clone()
             if method == "gradcam":
                 cam = LayerGradCam(scorer, model.get_submodule(GRADCAM_LAYER))
                 attr = cam.attribute(x, target=int(class_index), relu_attributions=True)

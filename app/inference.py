@@ -101,12 +101,13 @@ def run_network(model: gald.GALDNet, x: torch.Tensor, with_ld_off: bool) -> dict
 
 @gpu
 def run_attribution(model: gald.GALDNet, x: torch.Tensor, head: str, class_index: int, method: str,
-                    n_steps: int) -> np.ndarray:
+                    n_steps: int, region: torch.Tensor | None = None) -> np.ndarray:
     """Captum on the model's device (GPU-decorated on ZeroGPU like `run_network`)."""
     from . import attribution
 
-    x = x.to(next(model.parameters()).device)
-    return attribution.attribute(model, x, head, class_index, method=method, n_steps=n_steps)
+    device = next(model.parameters()).device
+    return attribution.attribute(model, x.to(device), head, class_index, method=method, n_steps=n_steps,
+                                 region=None if region is None else region.to(device))
 
 
 class Predictor:
@@ -238,15 +239,23 @@ class Predictor:
 
     # ----------------------------------------------------------------- attribution
     def attribute(self, analysis: Analysis, head: str, class_index: int, method: str = "gradcam",
-                  n_steps: int = 8) -> np.ndarray:
-        """Cached captum heatmap (h, w) in [0, 1] for one (image, head, class, method)."""
-        key = (analysis.key, head, int(class_index), method, int(n_steps) if method == "ig" else 0)
+                  n_steps: int = 8, region: tuple[int, int, int, int] | None = None) -> np.ndarray:
+        """Cached captum heatmap (h, w) in [0, 1] for one (image, head, class, method[, region]). `region`
+        (top, left, bottom, right) at the head's logit resolution: explain that region instead of every pixel
+        the head predicts as the class (the pixel query)."""
+        key = (analysis.key, head, int(class_index), method, int(n_steps) if method == "ig" else 0, region)
         with self.lock:
             if key in self._attr_cache:
                 self._attr_cache.move_to_end(key)
                 return self._attr_cache[key]
             x = self.preprocess(analysis.image)
-            heat = run_attribution(self.model, x, head, int(class_index), method, int(n_steps))
+            mask = None
+            if region is not None:
+                top, left, bottom, right = region
+                h, w = analysis.stages["F"].shape[-2:]  # every head's logits are at F's resolution
+                mask = torch.zeros(h, w, dtype=torch.bool)
+                mask[top:bottom, left:right] = True
+            heat = run_attribution(self.model, x, head, int(class_index), method, int(n_steps), mask)
             self._attr_cache[key] = heat
             while len(self._attr_cache) > 4 * self.cache_size:
                 self._attr_cache.popitem(last=False)

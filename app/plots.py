@@ -262,3 +262,17 @@ def seeded_ablation_bars(rows: list[dict[str, Any]], protocol: str) -> go.Figure
     fig.update_xaxes(title="mIoU (%)")
     fig.update_yaxes(autorange="reversed")
     return fig
+
+
+def pixel_probabilities(probs: dict[str, np.ndarray], class_names: list[str], top: int = 6) -> go.Figure:
+    """Grouped bars: class probabilities of each head at one pixel (the classes any head gives >= 1 %, at most
+    `top` of them, by their largest probability)."""
+    stacked = np.stack(list(probs.values()))
+    order = [int(c) for c in np.argsort(-stacked.max(0)) if stacked[:, c].max() >= 0.01][:top]
+    fig = go.Figure()
+    for head, p in probs.items():
+        fig.add_trace(go.Bar(x=[class_names[c] for c in order], y=[round(100 * float(p[c]), 2) for c in order],
+                             name=HEAD_NAMES.get(head, head), marker_color=HEAD_COLOURS.get(head)))
+    _layout(fig, "Class probabilities at this pixel", height=300, barmode="group")
+    fig.update_yaxes(title="probability (%)", range=[0, 100])
+    return fig

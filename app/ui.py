@@ -8,17 +8,15 @@ outputs themselves live in the Predictor's LRU cache, so sliders never rerun the
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import gradio as gr
 
-from . import figures, image_io, views
-from .dashboard import dashboard_values, table
+from . import figures, views
+from .dashboard import dashboard_values
+from .handlers import DEFAULT_ALPHA, make_handlers
 from .inference import HEAD_TITLES, Predictor
 
 log = logging.getLogger(__name__)
@@ -26,7 +24,6 @@ EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 UPLOAD_TYPES = [".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"]
 MAX_FILE_SIZE = "25mb"
 QUEUE_SIZE = 16
-DEFAULT_ALPHA = 0.6
 EXAMPLE_NOTES = {"07959": "cars, pedestrians", "07987": "bicyclist", "08029": "poles, signs",
                  "08045": "parked cars", "08093": "pedestrians, signs", "08101": "pedestrians, bicyclists",
                  "08131": "bicyclist, fence"}
@@ -59,29 +56,6 @@ def launch_options() -> dict[str, Any]:
             "footer_links": ["api", "gradio"], "state_session_capacity": 128}
 
 
-def _error(message: str, title: str = "Cannot use this upload") -> gr.Error:
-    safe = message.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")  # the modal renders HTML
-    return gr.Error(safe, title=title, duration=None, print_exception=False)
-
-
-def _guarded(fn: Callable) -> Callable:
-    """Every failure reaches the user as a message box (gr.Error), never as a stack trace."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except gr.Error:
-            raise
-        except image_io.InputError as exc:
-            raise _error(str(exc)) from None
-        except Exception as exc:  # keep serving
-            log.exception("%s failed", fn.__name__)
-            raise _error(f"{fn.__name__} failed ({type(exc).__name__}): {exc}", title="Something went wrong") from None
-
-    return wrapper
-
-
 def example_rows() -> tuple[list[list[str]], list[str]]:
     rows, labels = [], []
     for img in sorted(EXAMPLES_DIR.glob("*.png")):
@@ -92,111 +66,6 @@ def example_rows() -> tuple[list[list[str]], list[str]]:
         frame = img.stem.rsplit("_", 1)[-1]
         labels.append(f"CamVid {frame} · {EXAMPLE_NOTES.get(frame, 'street scene')}")
     return rows, labels
-
-
-def _number(value: Any, name: str, default: float, low: float, high: float) -> float:
-    """An optional numeric API argument: None means the default; anything else must be a number in range."""
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _error(f"{name} must be a number between {low:g} and {high:g}, got {value!r}", title="Bad request")
-    if not low <= value <= high:
-        raise _error(f"{name} must be between {low:g} and {high:g}, got {value:g}", title="Bad request")
-    return value
-
-
-def make_handlers(pred: Predictor, png: views.PngStore | None = None) -> SimpleNamespace:
-    """The event callbacks (thin: decode -> app.views -> PNG files), also used by the benchmark."""
-    names = pred.class_names
-    png = png or views.PngStore()  # fast lossless PNG files for every picture (label colours stay exact)
-
-    def session(state: dict | None):
-        if not state:
-            raise _error("Analyze an image first (upload one or pick an example).", title="No image yet")
-        analysis = pred.cached(state["key"]) or pred.analyze(state["rgb"])  # re-run only if evicted
-        return analysis, state.get("label")
-
-    n_channels = pred.model.config.mid_channels if pred.has_ld else 1
-
-    def analyze(image_path, label_path=None, alpha=DEFAULT_ALPHA, channel=0):
-        if not image_path:
-            raise _error("Upload an image or pick an example first.", title="No image")
-        alpha = _number(alpha, "opacity (alpha)", DEFAULT_ALPHA, 0.0, 1.0)
-        channel = int(_number(channel, "mask channel", 0, 0, max(n_channels - 1, 0)))
-        loaded = image_io.load_image(image_path)
-        notices = list(loaded.notices)
-        label = None
-        if label_path:
-            label = image_io.load_label(label_path, num_classes=pred.num_classes, palette=pred.palette,
-                                        image_size=loaded.size, original_size=loaded.original_size,
-                                        void_id=pred.void_id, notices=notices)
-        out = views.full_analysis(pred, loaded.rgb, label, alpha=alpha, channel=channel, notices=notices)
-        s, m, met = out["stages"], out["masks"], out["metrics"]
-        (dis, dis_text), (ld_change, ld_text), (ch, ch_text) = out["disagreement"], out["ld"], out["channel"]
-        files = png.many([s["input"], s["fcn"], s["ga"], s["gald"], s["gt"], dis, s["ld_on"], s["ld_off"],
-                          ld_change, m["mean"], ch])
-        for n in notices:
-            gr.Warning(n)
-        state = {"key": out["analysis"].key, "rgb": loaded.rgb, "label": label}
-        iou = table(met["headers"], met["rows"])
-        return (state, out["summary"], out["legend"], *files[:6], dis_text,
-                figures.disagreement_legend_html(label is not None), *files[6:9], ld_text, files[9], m["text"],
-                files[10], ch_text, m["gallery"], m["scatter"], iou, met["confusion"], *out["files"])
-
-    def analyze_example(image_path, label_path):
-        return analyze(image_path, label_path, DEFAULT_ALPHA, 0) + (DEFAULT_ALPHA, 0)
-
-    def overlay(state, alpha=DEFAULT_ALPHA):
-        alpha = _number(alpha, "opacity (alpha)", DEFAULT_ALPHA, 0.0, 1.0)
-        analysis, label = session(state)
-        s = views.stage_images(pred, analysis, label, alpha)
-        return tuple(png.many([s[k] for k in ("fcn", "ga", "gald", "gt", "ld_on", "ld_off")]))
-
-    def channel(state, c=0):
-        c = int(_number(c, "mask channel", 0, 0, max(n_channels - 1, 0)))
-        analysis, _ = session(state)
-        pic, text = views.channel_view(analysis, c)
-        return png(pic), text
-
-    def pick_channel(state, evt: gr.SelectData):
-        """Gallery click -> that channel in the browser (same view as the `channel` endpoint)."""
-        analysis, _ = session(state)
-        c = int(views.gallery_channels(analysis)[evt.index])
-        pic, text = views.channel_view(analysis, c)
-        return c, png(pic), text
-
-    def attribute(state, head, class_name, method, steps):
-        analysis, _ = session(state)
-        if head not in analysis.heads:
-            raise _error(f"unknown head {head!r}; valid: {analysis.heads}", title="Bad request")
-        if class_name not in names:
-            raise _error(f"unknown class {class_name!r}; valid: {names}", title="Bad request")
-        if method not in ("gradcam", "ig"):
-            raise _error(f"unknown method {method!r}; valid: ['gradcam', 'ig']", title="Bad request")
-        c = names.index(class_name)
-        heat = pred.attribute(analysis, head, c, method, int(steps))
-        d = views.display(analysis, None)
-        share = float((analysis.preds[head] == c).mean())
-        target = (f"the mean {class_name} logit over the {100 * share:.2f}% of pixels the {HEAD_TITLES[head]} "
-                  f"head predicts as {class_name}" if share > 0 else
-                  f"the mean {class_name} logit over the whole image (the head predicts no {class_name})")
-        how = "GradCAM on backbone.layer4" if method == "gradcam" else f"Integrated Gradients ({int(steps)} steps)"
-        return png(figures.heatmap_overlay(d.image, heat, 0.6)), f"{how}, target: {target}."
-
-    def paper_figure(state, which="fig5", fmt="pdf"):
-        analysis, label = session(state)
-        try:
-            return str(views.paper_figure(pred, analysis, label, which, fmt, png.folder))
-        except ValueError as exc:
-            raise _error(str(exc), title="Bad request") from None
-
-    def dashboard():
-        *values, has_eval, has_abl = dashboard_values(pred)
-        return (*values, gr.Column(visible=has_eval), gr.Row(visible=has_abl))
-
-    return SimpleNamespace(**{f.__name__: _guarded(f) for f in (analyze, analyze_example, overlay, channel,
-                                                                pick_channel, attribute, paper_figure,
-                                                                dashboard)})
 
 
 def build_demo(pred: Predictor) -> gr.Blocks:
@@ -248,6 +117,28 @@ def build_demo(pred: Predictor) -> gr.Blocks:
                     st_ga = gr.Image(label="GA head", elem_id="gald-stage-ga", **img_kw)
                     st_gald = gr.Image(label="GALD head", elem_id="gald-stage-gald", **img_kw)
                     st_gt = gr.Image(label="Ground truth", elem_id="gald-stage-gt", **img_kw)
+                gr.Markdown("### Ask a pixel why\nClick any pixel of a stage image above (or type its coordinates): "
+                            "each head's class probabilities there, the LD mask at that point, the Non-Local "
+                            "attention from it (NL GA only), and what drives its prediction (GradCAM).")
+                with gr.Row():
+                    px_x = gr.Number(label="x (column)", precision=0, elem_id="gald-pixel-x", min_width=100)
+                    px_y = gr.Number(label="y (row)", precision=0, elem_id="gald-pixel-y", min_width=100)
+                    px_head = gr.Radio([(HEAD_TITLES[h], h) for h in heads], value=heads[0],
+                                       label="Explain the prediction of")
+                    px_run = gr.Button("Query pixel", elem_id="gald-pixel-run", scale=0, min_width=140)
+                with gr.Row(equal_height=False):
+                    with gr.Column():
+                        px_text = gr.Markdown(elem_id="gald-pixel-text")
+                        px_bars = gr.Plot(label="Class probabilities at the pixel", elem_id="gald-pixel-bars")
+                    with gr.Column():
+                        px_attn = gr.Image(label="Non-Local attention from the pixel", **img_kw)
+                        px_attn_text = gr.Markdown()
+                    with gr.Column():
+                        with gr.Row():
+                            px_attr = gr.Image(label="Attribution: predicted class", elem_id="gald-pixel-attr",
+                                               **img_kw)
+                            px_attr_gt = gr.Image(label="Attribution: ground-truth class", **img_kw)
+                        px_attr_text = gr.Markdown()
                 with gr.Row():
                     fig5_pdf = gr.Button("Figure 5 as PDF (paper layout, matplotlib)", size="sm", scale=0,
                                          min_width=280, elem_id="gald-fig5-button")
@@ -340,6 +231,17 @@ def build_demo(pred: Predictor) -> gr.Blocks:
                        api_visibility="undocumented")  # the documented way to pick a channel is /channel
         at_run.click(h.attribute, [state, at_head, at_class, at_method, at_steps], [at_img, at_text],
                      api_name="attribute", concurrency_limit=1)
+        px_fast = [px_text, px_bars, px_attn, px_attn_text]
+        px_slow = [px_attr, px_attr_gt, px_attr_text]
+        px_run.click(h.pixel, [state, px_x, px_y], px_fast, api_name="pixel", show_progress="hidden").then(
+            h.pixel_attribution, [state, px_x, px_y, px_head], px_slow, api_name="pixel_attribution",
+            concurrency_limit=1)
+        for stage_image in (st_in, st_fcn, st_ga, st_gald, st_gt):
+            stage_image.select(h.click_pixel, [state], [px_x, px_y], api_visibility="undocumented",
+                               show_progress="hidden").then(
+                h.pixel, [state, px_x, px_y], px_fast, api_visibility="undocumented", show_progress="hidden").then(
+                h.pixel_attribution, [state, px_x, px_y, px_head], px_slow, api_visibility="undocumented",
+                concurrency_limit=1)
         fig5_pdf.click(h.paper_figure, [state, gr.State("fig5"), gr.State("pdf")], [fig5_file], api_name="figure",
                        concurrency_limit=1)
         fig4_pdf.click(h.paper_figure, [state, gr.State("fig4"), gr.State("pdf")], [fig4_file],

@@ -311,3 +311,54 @@ def paper_figure(pred: Predictor, analysis: Analysis, label: np.ndarray | None, 
         fig = paper.figure4(analysis.image, analysis.mask, caption)
     stem = folder / f"{which}_{analysis.key[:12]}"
     return paper.save(fig, stem, (fmt,))[0]
+
+
+def pixel_view(pred: Predictor, analysis: Analysis, label: np.ndarray | None, x: float, y: float
+               ) -> tuple[str, Any, np.ndarray | None, str]:
+    """(text, probability bars, Non-Local attention overlay or None, attention caption) for one pixel, from
+    the cached pass: no network run."""
+    from . import pixel
+
+    loc = pixel.locate(analysis, x, y)
+    probs = pixel.head_probabilities(analysis, loc)
+    text = pixel.describe(pred, analysis, loc, probs, pixel.mask_at(analysis, loc), label)
+    attention = pixel.nonlocal_attention(pred, analysis, loc)
+    d = display(analysis, None)
+    sx, sy = d.image.shape[1] / analysis.image.shape[1], d.image.shape[0] / analysis.image.shape[0]
+    if attention is None:
+        note = (f"The GA of this model is {pred.model.config.ga.upper()}, which has no per-pixel attention map "
+                "(only the Non-Local GA has one).")
+        pic = None
+    else:
+        pic = pixel.mark_pixel(figures.heatmap_overlay(d.image, attention, 0.6), int(loc.x * sx), int(loc.y * sy))
+        note = "Non-Local attention of this pixel over the (sub-sampled) image, scaled to its maximum."
+    return text, plots.pixel_probabilities(probs, pred.class_names), pic, note
+
+
+def pixel_attribution_view(pred: Predictor, analysis: Analysis, label: np.ndarray | None, x: float, y: float,
+                           head: str) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """GradCAM for the predicted class of `head` on the 3x3 feature cells around the pixel, and for the
+    ground-truth class when a label is loaded."""
+    from . import pixel
+
+    loc = pixel.locate(analysis, x, y)
+    if head not in analysis.heads:
+        raise ValueError(f"unknown head {head!r}; valid: {analysis.heads}")
+    probs = pixel.head_probabilities(analysis, loc)
+    region = pixel.region_around(analysis, loc)
+    d = display(analysis, None)
+    sx, sy = d.image.shape[1] / analysis.image.shape[1], d.image.shape[0] / analysis.image.shape[0]
+    mark = (int(loc.x * sx), int(loc.y * sy))
+    c_pred = int(probs[head].argmax())
+    heat = pred.attribute(analysis, head, c_pred, "gradcam", region=region)
+    pred_pic = pixel.mark_pixel(figures.heatmap_overlay(d.image, heat, 0.6), *mark)
+    names = pred.class_names
+    text = (f"GradCAM on backbone.layer4 for the {HEAD_TITLES[head]} head's mean logit over the feature cells "
+            f"{region[:2]}-{(region[2] - 1, region[3] - 1)} around the pixel: predicted class **{names[c_pred]}**")
+    gt_pic = None
+    if label is not None and int(label[loc.y, loc.x]) < len(names):
+        c_gt = int(label[loc.y, loc.x])
+        gt_heat = pred.attribute(analysis, head, c_gt, "gradcam", region=region)
+        gt_pic = pixel.mark_pixel(figures.heatmap_overlay(d.image, gt_heat, 0.6), *mark)
+        text += f"; ground-truth class **{names[c_gt]}** (right)" + (" (the same)" if c_gt == c_pred else "")
+    return pred_pic, gt_pic, text + "."

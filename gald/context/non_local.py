@@ -22,12 +22,19 @@ class NonLocal(nn.Module):
         self.out = nn.Sequential(nn.Conv2d(inner, channels, 1, bias=False), nn.BatchNorm2d(channels))
         nn.init.zeros_(self.out[1].weight)
 
+    def keys_and_values(self, x: torch.Tensor) -> torch.Tensor:
+        return F.max_pool2d(x, self.subsample, ceil_mode=True) if self.subsample > 1 else x
+
+    def attention(self, x: torch.Tensor) -> torch.Tensor:
+        """(b, h*w, n) attention of every query position over the n sub-sampled key positions (rows sum to 1);
+        reshape a row to `keys_and_values(x).shape[-2:]` to see where one pixel looks."""
+        q = self.theta(x).flatten(2).transpose(1, 2)  # b, hw, c
+        k = self.phi(self.keys_and_values(x)).flatten(2)  # b, c, n
+        return torch.softmax(torch.bmm(q, k).float(), dim=-1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, _, h, w = x.shape
-        kv = F.max_pool2d(x, self.subsample, ceil_mode=True) if self.subsample > 1 else x
-        q = self.theta(x).flatten(2).transpose(1, 2)  # b, hw, c
-        k = self.phi(kv).flatten(2)  # b, c, n
-        v = self.g(kv).flatten(2).transpose(1, 2)  # b, n, c
-        attn = torch.softmax(torch.bmm(q, k).float(), dim=-1).to(v.dtype)
+        v = self.g(self.keys_and_values(x)).flatten(2).transpose(1, 2)  # b, n, c
+        attn = self.attention(x).to(v.dtype)
         y = torch.bmm(attn, v).transpose(1, 2).reshape(b, -1, h, w)
         return x + self.out(y)

@@ -150,3 +150,18 @@ def test_figure_endpoint_returns_the_paper_figure_as_pdf(client, example_files):
     pdf = client.predict(api_name="/figure")
     assert str(pdf).endswith(".pdf")
     assert _pdf_page_size(pdf) == pytest.approx((72 * FIG5_SIZE[0], 72 * FIG5_SIZE[1]), abs=1)
+
+
+def test_pixel_query_endpoints(client, example_files):
+    image, label = example_files
+    _analyze(client, image, label)
+    text, bars, attention, note = client.predict(64, 50, api_name="/pixel")
+    assert "Pixel (64, 50)" in text and "GALD head" in text and "ground truth" in text
+    assert attention is None and "no per-pixel attention map" in note  # the test model's GA is CGNL
+    assert bars is not None
+    pic, gt_pic, why = client.predict(64, 50, "gald", api_name="/pixel_attribution")
+    assert str(pic).endswith(".png") and "GradCAM" in why
+    with pytest.raises(AppError, match="x must be between 0 and 127, got 500"):
+        client.predict(500, 50, api_name="/pixel")
+    with pytest.raises(AppError, match="Give both pixel coordinates"):
+        client.predict(None, 50, api_name="/pixel")

@@ -90,6 +90,34 @@ def test_app_in_browser(chromium_browser, app_url, artifacts_dir):
         page.get_by_text(re.compile(r"Analysed \d+×\d+")).first.wait_for(timeout=TIMEOUT)
         page.screenshot(path=str(artifacts_dir / "app_stages.png"), full_page=True)
 
+        # 2b. click a pixel of the GALD image: the pixel panel fills (probabilities, mask, attribution)
+        gald_img = page.locator("#gald-stage-gald img").first
+        box = gald_img.bounding_box()
+        gald_img.click(position={"x": box["width"] * 0.5, "y": box["height"] * 0.75})
+        page.locator("#gald-pixel-text").get_by_text(re.compile(r"Pixel \(\d+, \d+\)")).wait_for(timeout=TIMEOUT)
+        page.locator("#gald-pixel-text").get_by_text("LD mask here").wait_for(timeout=TIMEOUT)
+        page.locator("#gald-pixel-bars .js-plotly-plot").first.wait_for(timeout=TIMEOUT)
+        _wait_image(page, "gald-pixel-attr")
+        x = int(page.locator("#gald-pixel-x input").input_value())
+        y = int(page.locator("#gald-pixel-y input").input_value())
+        assert 40 <= x <= 88 and 56 <= y <= 88, (x, y)  # the middle-bottom of the 128x96 image
+        page.locator("#gald-pixel-text").scroll_into_view_if_needed()
+        page.screenshot(path=str(artifacts_dir / "app_pixel_query.png"), full_page=True)
+
+        # 2c. Figure 5 as a PDF download with the paper layout's page size
+        page.locator("#gald-fig5-button").click()
+        link = page.locator("#gald-fig5-file a").first
+        link.wait_for(timeout=TIMEOUT)
+        with page.expect_download(timeout=TIMEOUT) as download:
+            link.click()
+        pdf = (folder / "figure5.pdf")
+        download.value.save_as(str(pdf))
+        data = pdf.read_bytes()
+        assert data.startswith(b"%PDF-")
+        box = re.search(rb"/MediaBox\s*\[\s*0\s+0\s+([\d.]+)\s+([\d.]+)\s*\]", data)
+        from gald.figures import FIG5_SIZE
+        assert (float(box[1]), float(box[2])) == pytest.approx((72 * FIG5_SIZE[0], 72 * FIG5_SIZE[1]), abs=1)
+
         # 3. masks tab: mean mask, scatter plot, channel slider
         page.get_by_role("tab", name="Masks").click()
         _wait_image(page, "gald-mask-mean")
