@@ -36,7 +36,8 @@ CSS = """
 .gald-bar {width:180px; height:10px; border-radius:3px; display:inline-block;}
 #gald-header h1 {margin-bottom:0;}
 #gald-summary {min-height:64px;}
-.gald-img img {width:100%; height:100%; object-fit:contain;}
+/* natural size up to the box: Gradio maps clicks to pixels assuming images are never upscaled */
+.gald-img img {width:auto !important; height:auto !important; max-width:100%; max-height:100%; object-fit:contain;}
 """
 
 
@@ -131,7 +132,8 @@ def build_demo(pred: Predictor) -> gr.Blocks:
                         px_text = gr.Markdown(elem_id="gald-pixel-text")
                         px_bars = gr.Plot(label="Class probabilities at the pixel", elem_id="gald-pixel-bars")
                     with gr.Column():
-                        px_attn = gr.Image(label="Non-Local attention from the pixel", **img_kw)
+                        px_attn = gr.Image(label="Non-Local attention from the pixel", **img_kw,
+                                           visible=pred.model.config.ga == "nl")  # only NL has the map
                         px_attn_text = gr.Markdown()
                     with gr.Column():
                         with gr.Row():
@@ -142,7 +144,8 @@ def build_demo(pred: Predictor) -> gr.Blocks:
                 with gr.Row():
                     fig5_pdf = gr.Button("Figure 5 as PDF (paper layout, matplotlib)", size="sm", scale=0,
                                          min_width=280, elem_id="gald-fig5-button")
-                    fig5_file = gr.File(label="Figure 5", elem_id="gald-fig5-file", height=60, interactive=False)
+                    fig5_file = gr.File(label="Figure 5", elem_id="gald-fig5-file", height=90, interactive=False,
+                                        show_label=False)
                 with gr.Row(equal_height=False):
                     with gr.Column():
                         gr.Markdown("### Where GA and GALD disagree")

@@ -100,7 +100,7 @@ def test_app_in_browser(chromium_browser, app_url, artifacts_dir):
         _wait_image(page, "gald-pixel-attr")
         x = int(page.locator("#gald-pixel-x input").input_value())
         y = int(page.locator("#gald-pixel-y input").input_value())
-        assert 40 <= x <= 88 and 56 <= y <= 88, (x, y)  # the middle-bottom of the 128x96 image
+        assert (x, y) == (64, 72), (x, y)  # the clicked point of the 128x96 image, shown at natural size
         page.locator("#gald-pixel-text").scroll_into_view_if_needed()
         page.screenshot(path=str(artifacts_dir / "app_pixel_query.png"), full_page=True)
 
