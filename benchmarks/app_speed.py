@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-TARGETS = {"analysis": 1.0, "channel": 0.1, "gradcam": 3.0}
+TARGETS = {"analysis": 1.0, "channel": 0.1, "gradcam": 3.0, "pixel": 0.2}
 
 
 def summarise(name: str, seconds: list[float], target: float | None = None) -> str:
@@ -50,7 +50,7 @@ def random_checkpoint(folder: Path) -> Path:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--checkpoint", default=os.environ.get("GALD_CHECKPOINT", "checkpoints/galdnet_r18_camvid"))
+    ap.add_argument("--checkpoint", default=os.environ.get("GALD_CHECKPOINT", "checkpoints/galdnet_lite0_camvid"))
     ap.add_argument("--image", default=str(ROOT / "app/examples/camvid_0016E5_08101.png"))
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--no-server", action="store_true", help="skip the end-to-end gradio_client timings")
@@ -124,12 +124,26 @@ def main() -> int:
         pred.attribute(analysis, "gald", target, "gradcam")
         cam.append(time.perf_counter() - t)
 
+    px, px_attr = [], []
+    h_img, w_img = analysis.image.shape[:2]
+    for i in range(max(args.runs * 2, 10)):
+        x, y = (53 * i) % w_img, (31 * i) % h_img
+        t = time.perf_counter()
+        handlers.pixel(state, x, y)
+        px.append(time.perf_counter() - t)
+    for i in range(max(3, args.runs // 2)):
+        t = time.perf_counter()
+        handlers.pixel_attribution(state, (71 * i + 5) % w_img, (29 * i + 7) % h_img, "gald")
+        px_attr.append(time.perf_counter() - t)
+
     print(summarise("network: 1 stage_outputs pass (LD on; LD off from it)", net))
     print(summarise("analysis + every figure (arrays, plotly)", full))
     print(summarise("analyze handler (decode+analysis+figures+PNGs)", handler, TARGETS["analysis"]))
     print(summarise("channel view (array)", ch))
     print(summarise("channel handler (view + PNG file)", ch_handler, TARGETS["channel"]))
     print(summarise("GradCAM, GALD head (uncached)", cam, TARGETS["gradcam"]))
+    print(summarise("pixel query handler (no attribution)", px, TARGETS["pixel"]))
+    print(summarise("pixel attribution handler (GradCAM, uncached)", px_attr, TARGETS["gradcam"]))
     if not args.no_server:
         end_to_end(pred, args, tmp)
     return 0
