@@ -12,6 +12,8 @@ import numpy as np
 from matplotlib import colormaps
 from PIL import Image
 
+from gald.segments import connected_segments
+
 IGNORE = 255
 # matplotlib's viridis as a 256-entry uint8 lookup table (the same map as gald.figures' PDF figures)
 VIRIDIS = (colormaps["viridis"](np.linspace(0.0, 1.0, 256))[:, :3] * 255).round().astype(np.uint8)
@@ -112,43 +114,6 @@ def change_map(image: np.ndarray, before: np.ndarray, after: np.ndarray, palette
 
 
 # --------------------------------------------------------------------------- segments
-def connected_segments(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """4-connected components of equal labels, without scipy.
-
-    Row runs are found with numpy; runs touching vertically with the same label are merged with a
-    small union-find over run ids (a few thousand runs, not pixels). Returns (segment id map (H, W)
-    int32 in 0..S-1, class of each segment (S,)).
-    """
-    h, w = labels.shape
-    flat = labels.reshape(h, w)
-    starts = np.ones((h, w), dtype=bool)
-    starts[:, 1:] = flat[:, 1:] != flat[:, :-1]
-    run_id = np.cumsum(starts.ravel()).reshape(h, w) - 1
-    n_runs = int(run_id[-1, -1]) + 1
-    same = flat[1:] == flat[:-1]
-    pairs = np.unique(np.stack([run_id[:-1][same], run_id[1:][same]], 1), axis=0)
-    parent = list(range(n_runs))  # plain list: faster than numpy for scalar access
-
-    def find(a: int) -> int:
-        root = a
-        while parent[root] != root:
-            root = parent[root]
-        while parent[a] != root:
-            parent[a], a = root, parent[a]
-        return root
-
-    for a, b in pairs.tolist():
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    roots = np.array([find(i) for i in range(n_runs)])
-    _, seg_of_run = np.unique(roots, return_inverse=True)
-    seg = seg_of_run[run_id].astype(np.int32)
-    classes = np.zeros(int(seg.max()) + 1, dtype=np.int64)
-    classes[seg.ravel()] = flat.ravel()
-    return seg, classes
-
-
 def segment_mask_stats(pred: np.ndarray, mask_mean: np.ndarray, max_side: int = 240) -> dict[str, np.ndarray]:
     """Mean LD mask per predicted segment vs segment area (Fig. 4's claim: M high inside large patterns).
 

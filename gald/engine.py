@@ -15,6 +15,7 @@ from torch import nn
 from .distributed import DistInfo, all_reduce_sum
 from .metrics import DEFAULT_BAND_WIDTHS, BoundaryIoU, ConfusionMatrix
 from .progress import progress as progress_bar
+from .segments import ErrorDecomposition
 
 # GALDNet output key -> head name used in evaluation JSON and the app
 HEAD_NAMES = {"out": "gald", "ga_probe": "ga", "fcn_probe": "fcn"}
@@ -113,12 +114,16 @@ def sliding_window(model: nn.Module, image: torch.Tensor, window: int, overlap: 
 def evaluate(model: nn.Module, loader: Iterable, num_classes: int, *, device: torch.device,
              class_names: Sequence[str] | None = None, scales: Sequence[float] = (1.0,), flip: bool = False,
              input_scale: float = 1.0, band_widths: Sequence[int] = DEFAULT_BAND_WIDTHS, amp: bool = False,
-             max_size: int = 2048, dist_info: DistInfo | None = None, progress: bool = True) -> dict[str, Any]:
+             max_size: int = 2048, dist_info: DistInfo | None = None, progress: bool = True,
+             error_decomposition: bool = False) -> dict[str, Any]:
     """Evaluate every head. `input_scale` is the checkpoint's inference resolution factor (it multiplies
-    the test-time `scales`); metrics are always computed at the label's full resolution."""
+    the test-time `scales`); metrics are always computed at the label's full resolution. With
+    `error_decomposition`, each head's wrong pixels are split into missed / hallucinated segments, boundary
+    and interior errors (gald.segments)."""
     model.eval()
     cms: dict[str, ConfusionMatrix] = {}
     bious: dict[str, BoundaryIoU] = {}
+    decomps: dict[str, ErrorDecomposition] = {}
     label_counts = torch.zeros(num_classes, dtype=torch.int64)
     n_images = 0
     bar = progress_bar(loader, desc="evaluate", enabled=progress, unit="img")
@@ -138,6 +143,10 @@ def evaluate(model: nn.Module, loader: Iterable, num_classes: int, *, device: to
                 biou = bious.setdefault(head, BoundaryIoU(num_classes, band_widths))
                 bands = bands if bands is not None else biou.bands(target_cpu)  # same label for every head
                 biou.update(pred, target_cpu, bands)
+                if error_decomposition:
+                    band5 = bands[5][0].numpy() if 5 in bands else None
+                    decomps.setdefault(head, ErrorDecomposition(num_classes)).update(
+                        pred[0].numpy(), target_cpu[0].numpy(), bands=band5)
             valid = target[(target >= 0) & (target < num_classes)]
             label_counts += torch.bincount(valid.cpu().flatten(), minlength=num_classes)
             n_images += 1
@@ -147,6 +156,9 @@ def evaluate(model: nn.Module, loader: Iterable, num_classes: int, *, device: to
         for bi in bious.values():
             for cm in bi.matrices.values():
                 cm.mat = all_reduce_sum(cm.mat, dist_info)
+        for dec in decomps.values():
+            summed = all_reduce_sum(torch.tensor(list(dec.counts.values()), dtype=torch.int64), dist_info)
+            dec.counts = dict(zip(dec.counts, summed.tolist(), strict=True))
         label_counts = all_reduce_sum(label_counts, dist_info)
         n_images = int(all_reduce_sum(torch.tensor([n_images]), dist_info).item())
     names = list(class_names) if class_names else [str(i) for i in range(num_classes)]
@@ -159,6 +171,8 @@ def evaluate(model: nn.Module, loader: Iterable, num_classes: int, *, device: to
             "confusion_matrix": cm.mat.tolist(),
         }
         result["boundary_iou"][head] = bious[head].compute()
+        if head in decomps:
+            result.setdefault("error_decomposition", {})[head] = decomps[head].compute()
     share = label_counts.double() / max(int(label_counts.sum()), 1)
     result["class_pixel_share"] = dict(zip(names, share.tolist(), strict=True))
     return result

@@ -138,7 +138,7 @@ def run_evaluation(checkpoint: str | Path, data: str, split: str = "val", *, fli
                         generator=torch.Generator())
     result = evaluate(model, loader, num_classes, device=dev, class_names=class_names, scales=tuple(scales),
                       flip=flip, input_scale=input_scale, band_widths=band_widths, amp=amp,
-                      max_size=max_size, progress=progress)
+                      max_size=max_size, progress=progress, error_decomposition=True)
     split_info = small_large_split(class_names, result["class_pixel_share"])
     summarize_small_large(result, split_info["small"], split_info["large"])
     training = meta.get("training") or {}
@@ -184,6 +184,11 @@ def format_table(result: dict[str, Any]) -> str:
     for w in widths:
         lines.append(f"{f'boundary IoU @{w}px':<{width}}  {'':>5}  "
                      + "  ".join(f"{_pct(bands.get(h, {}).get(str(w))):>6}" for h in heads))
+    decomp = result.get("error_decomposition", {})
+    for kind in ("missed_segment", "hallucinated_segment", "boundary", "interior"):
+        if any(kind in decomp.get(h, {}) for h in heads):
+            lines.append(f"{'errors: ' + kind.replace('_', ' '):<{width}}  {'':>5}  "
+                         + "  ".join(f"{_pct(decomp.get(h, {}).get(kind)):>6}" for h in heads))
     prov = result.get("provenance", {})
     lines.append("")
     lines.append(f"{result['num_images']} images of {prov.get('data')} [{prov.get('split')}] · scales "

@@ -52,7 +52,7 @@ def test_disagreement_colours():
 def test_connected_segments_matches_bfs():
     rng = np.random.default_rng(0)
     labels = (rng.random((40, 50)) > 0.6).astype(np.uint8) + 2 * (np.arange(50) > 30)[None].astype(np.uint8)
-    seg, classes = figures.connected_segments(labels)
+    seg, classes = figures.connected_segments(labels)  # re-exported from gald.segments
 
     def bfs_count(a):
         seen = np.zeros(a.shape, bool)

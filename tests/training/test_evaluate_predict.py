@@ -103,6 +103,10 @@ def test_evaluate_cli_writes_the_documented_json(trained_run, camvid_root, tmp_p
         assert 0.0 <= r["miou"] <= 1.0 and 0.0 <= r["pixel_accuracy"] <= 1.0
         assert np.asarray(r["confusion_matrix"]).shape == (11, 11)
         assert set(ev["boundary_iou"][head]) == {"2", "5", "10", "20", "40"}
+        dec = ev["error_decomposition"][head]
+        kinds = ("missed_segment", "hallucinated_segment", "boundary", "interior")
+        assert sum(dec[k] for k in kinds) == pytest.approx(dec["error"])
+        assert dec["error"] == pytest.approx(1 - r["pixel_accuracy"], abs=1e-6)  # the same wrong pixels
     assert ev["small_large"] == {"small": SMALL_CAMVID_CLASSES, "large": LARGE_CAMVID_CLASSES, "rule": "camvid"}
     assert list(ev["class_pixel_share"]) == CAMVID_CLASSES
     prov = ev["provenance"]
