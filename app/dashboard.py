@@ -32,8 +32,8 @@ def display_path(path: Path | None) -> str:
 
 
 def dashboard_values(pred: Predictor) -> tuple[Any, ...]:
-    """(note, IoU bars, small/large table, boundary curves, learning curve, ablation table, ablation bars,
-    has eval, has ablations)."""
+    """(note, IoU bars, small/large table, boundary curves, error decomposition, learning curve, ablation table,
+    ablation bars, has eval, has ablations)."""
     path, ablation_paths = pred.eval_paths()
     ev, problem = plots.load_json(path)
     ablations = []
@@ -45,10 +45,11 @@ def dashboard_values(pred: Predictor) -> tuple[Any, ...]:
     shown = display_path(path)
     if ev is None:
         note = problem or f"No evaluation JSON found (looked for `{shown}`). Run the evaluation to fill this tab."
-        sl, iou, curves = table(["head"], []), None, None
+        sl, iou, curves, errors = table(["head"], []), None, None, None
     else:
         note = f"Validation results from `{shown}`" + (f" ({ev['split']} split)." if "split" in ev else ".")
         iou, curves = plots.iou_bars(ev, names), plots.boundary_curves(ev)
+        errors = plots.error_decomposition_bars(ev.get("error_decomposition"))
         sl = table(*plots.small_large_table(ev, names))
     seeded = ablation_stats.summarize(ablation_stats.load(path.parent / "ablations" / "head")) if path else []
     if seeded:
@@ -67,4 +68,5 @@ def dashboard_values(pred: Predictor) -> tuple[Any, ...]:
         note += f" No ablation JSONs in `{where}`."
     learning = plots.learning_curve(pred.meta.get("learning_curve"))
     has_abl = bool(ablations) or bool(seeded)
-    return note, iou, sl, curves, learning, abl_table, abl_plot, ev is not None or learning is not None, has_abl
+    return (note, iou, sl, curves, errors, learning, abl_table, abl_plot, ev is not None or learning is not None,
+            has_abl)

@@ -12,6 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from gald.ablation_rows import row_title
+from gald.segments import ERROR_KINDS
 
 HEAD_COLOURS = {"fcn": "#9aa5b1", "ga": "#4c78a8", "gald": "#f58518", "gald_ld_off": "#b279a2"}
 HEAD_NAMES = {"fcn": "FCN", "ga": "GA", "gald": "GALD", "gald_ld_off": "GALD, LD off"}
@@ -77,9 +78,10 @@ def confusion_figure(mat: np.ndarray, class_names: list[str]) -> go.Figure:
     return fig
 
 
-def image_iou_table(results: dict[str, dict[str, Any]], class_names: list[str], shares: np.ndarray
-                    ) -> tuple[list[str], list[list[Any]]]:
-    """(headers, rows): per-class IoU (%) of each head on the current image; '-' where undefined."""
+def image_iou_table(results: dict[str, dict[str, Any]], class_names: list[str], shares: np.ndarray,
+                    errors: dict[str, dict[str, int]] | None = None) -> tuple[list[str], list[list[Any]]]:
+    """(headers, rows): per-class IoU (%) of each head on the current image; '-' where undefined; then the
+    error decomposition of each head (% of the labelled pixels) when given."""
     heads = list(results)
     headers = ["class", "GT share %"] + [HEAD_NAMES.get(h, h) for h in heads]
     rows = []
@@ -91,7 +93,32 @@ def image_iou_table(results: dict[str, dict[str, Any]], class_names: list[str], 
         rows.append(row)
     rows.append(["mIoU", ""] + [round(100 * float(results[h]["miou"]), 1) for h in heads])
     rows.append(["pixel accuracy", ""] + [round(100 * float(results[h]["pixel_accuracy"]), 1) for h in heads])
+    for kind in ERROR_KINDS if errors else ():
+        rows.append([f"errors: {kind.replace('_', ' ')} %", ""]
+                    + [round(100 * errors[h][kind] / max(errors[h]["valid"], 1), 2) if h in errors else "-"
+                       for h in heads])
     return headers, rows
+
+
+ERROR_COLOURS = {"missed_segment": "#e45756", "hallucinated_segment": "#b279a2", "boundary": "#f2b701",
+                 "interior": "#9aa5b1"}
+
+
+def error_decomposition_bars(decomp: dict[str, dict[str, float]] | None) -> go.Figure | None:
+    """Stacked bars per head: the share of labelled pixels in each error kind (evaluation JSON)."""
+    if not isinstance(decomp, dict) or not decomp:
+        return None
+    heads = [h for h in ("fcn", "ga", "gald") if h in decomp] + [h for h in decomp if h not in ("fcn", "ga", "gald")]
+    fig = go.Figure()
+    for kind in ERROR_KINDS:
+        fig.add_trace(go.Bar(y=[HEAD_NAMES.get(h, h) for h in heads],
+                             x=[round(100 * float(decomp[h].get(kind, 0.0)), 2) for h in heads], orientation="h",
+                             name=kind.replace("_", " "), marker_color=ERROR_COLOURS[kind],
+                             hovertemplate="%{y}: %{x:.2f}% of labelled pixels<extra>" + kind + "</extra>"))
+    _layout(fig, "Where the errors are: missed / made-up segments, boundaries, interiors", height=260,
+            barmode="stack")
+    fig.update_xaxes(title="% of labelled pixels")
+    return fig
 
 
 # --------------------------------------------------------------------------- evaluation files

@@ -182,7 +182,7 @@ def build_demo(pred: Predictor) -> gr.Blocks:
                                          min_width=280)
                     fig4_file = gr.File(label="Figure 4", height=60, interactive=False)
             with gr.Tab("Dashboard", id="dashboard"):
-                (note, iou_fig, sl_tab, curves, learning, abl_tab, abl_fig, has_eval,
+                (note, iou_fig, sl_tab, curves, errors_fig, learning, abl_tab, abl_fig, has_eval,
                  has_abl) = dashboard_values(pred)
                 with gr.Row():
                     gr.Markdown("### Checkpoint evaluation")
@@ -193,6 +193,7 @@ def build_demo(pred: Predictor) -> gr.Blocks:
                     with gr.Row(equal_height=False):
                         dash_sl = gr.Dataframe(sl_tab, label="mIoU % of small vs large classes", interactive=False)
                         dash_curves = gr.Plot(curves, label="Boundary-band IoU")
+                    dash_errors = gr.Plot(errors_fig, label="Error decomposition", elem_id="gald-error-decomposition")
                     dash_learning = gr.Plot(learning, label="Learning curve")
                 with gr.Row(equal_height=False, visible=has_abl) as abl_box:
                     dash_abl = gr.Dataframe(abl_tab, label="Ablations: mIoU % per head", interactive=False)
@@ -249,8 +250,8 @@ def build_demo(pred: Predictor) -> gr.Blocks:
                        concurrency_limit=1)
         fig4_pdf.click(h.paper_figure, [state, gr.State("fig4"), gr.State("pdf")], [fig4_file],
                        api_visibility="undocumented", concurrency_limit=1)
-        reload.click(h.dashboard, None, [dash_note, dash_iou, dash_sl, dash_curves, dash_learning, dash_abl,
-                                         dash_abl_fig, eval_box, abl_box], api_name="dashboard")
+        reload.click(h.dashboard, None, [dash_note, dash_iou, dash_sl, dash_curves, dash_errors, dash_learning,
+                                         dash_abl, dash_abl_fig, eval_box, abl_box], api_name="dashboard")
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=2)
     return demo
 

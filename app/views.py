@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 
 import gald
+from gald.segments import decompose_errors
 
 from . import figures, plots
 from .inference import HEAD_TITLES, Analysis, Predictor, cpu_count
@@ -224,10 +225,11 @@ def image_metrics(pred: Predictor, analysis: Analysis, label: np.ndarray | None)
         results[head], mats[head] = cm.compute(), cm.mat.numpy()
     valid = label[label != figures.IGNORE]
     shares = np.bincount(valid, minlength=pred.num_classes)[: pred.num_classes] / max(valid.size, 1)
-    headers, rows = plots.image_iou_table(results, pred.class_names, shares)
+    errors = {h: decompose_errors(analysis.preds[h], label, k) for h in analysis.heads}
+    headers, rows = plots.image_iou_table(results, pred.class_names, shares, errors)
     main = "gald" if "gald" in mats else analysis.heads[-1]
     return {"headers": headers, "rows": rows, "confusion": plots.confusion_figure(mats[main], pred.class_names),
-            "results": results}
+            "results": results, "errors": errors}
 
 
 def summary(pred: Predictor, analysis: Analysis, notices: list[str], has_label: bool) -> str:

@@ -42,11 +42,13 @@ def _eval(names, miou):
     return {"heads": {h: {"miou": miou + d, "pixel_accuracy": 0.9,
                           "per_class_iou": {n: miou + d for n in names}} for h, d in (("fcn", -0.1), ("ga", -0.05),
                                                                                       ("gald", 0.0))},
-            "boundary_iou": {"gald": {"2": 0.3, "5": 0.4}}, "class_pixel_share": {n: 0.1 for n in names}}
+            "boundary_iou": {"gald": {"2": 0.3, "5": 0.4}}, "class_pixel_share": {n: 0.1 for n in names},
+            "error_decomposition": {h: {"missed_segment": 0.02, "hallucinated_segment": 0.01, "boundary": 0.05 + d,
+                                        "interior": 0.03} for h, d in (("fcn", 0.02), ("gald", 0.0))}}
 
 
 def test_dashboard_values(predictor, tmp_path, monkeypatch):
-    note, iou, sl, curves, learning, abl, abl_fig, has_eval, has_abl = dashboard.dashboard_values(predictor)
+    note, iou, sl, curves, errors, learning, abl, abl_fig, has_eval, has_abl = dashboard.dashboard_values(predictor)
     assert "No evaluation JSON found" in note and iou is None and learning is None
     assert not has_eval and not has_abl
 
@@ -61,7 +63,7 @@ def test_dashboard_values(predictor, tmp_path, monkeypatch):
     curve = {"train": [{"step": s, "loss": 3.0 - s / 10, "lr": 0.01} for s in range(0, 30, 10)],
              "val": [{"step": 20, "gald_miou": 0.3, "ga_miou": 0.25, "fcn_miou": 0.2}]}
     monkeypatch.setitem(predictor.meta, "learning_curve", curve)
-    note, iou, sl, curves, learning, abl, abl_fig, has_eval, has_abl = dashboard.dashboard_values(predictor)
+    note, iou, sl, curves, errors, learning, abl, abl_fig, has_eval, has_abl = dashboard.dashboard_values(predictor)
     assert has_eval and has_abl and "Validation results" in note
     assert str(tmp_path) not in note and "`model.eval.json`" in note  # never the machine's absolute path
     assert [t.name for t in learning.data] == ["train loss", "FCN val mIoU", "GA val mIoU", "GALD val mIoU"]
@@ -70,6 +72,8 @@ def test_dashboard_values(predictor, tmp_path, monkeypatch):
     assert sl.iloc[2, 1] == 60.0  # small classes of the CamVid split
     assert list(abl["ablation"]) == ["LDGA", "GA only"] and abl.iloc[1, 3] == 50.0  # readable row titles
     assert len(curves.data) == 1
+    assert [t.name for t in errors.data] == ["missed segment", "hallucinated segment", "boundary", "interior"]
+    assert list(errors.data[2].x) == [7.0, 5.0] and list(errors.data[2].y) == ["FCN", "GALD"]
 
     (tmp_path / "model.eval.json").write_text("[]")
     note, *_ = dashboard.dashboard_values(predictor)

@@ -29,4 +29,4 @@ def test_every_arrangement(arrangement, rgb):
         assert out["masks"]["mean"] is None and out["channel"][0] is None
     else:
         assert out["channel"][0].shape == small.shape and "Channel **255**" in out["channel"][1]
-    assert out["metrics"]["confusion"] is not None and len(out["metrics"]["rows"]) == 13
+    assert out["metrics"]["confusion"] is not None and len(out["metrics"]["rows"]) == 17  # + 4 error kinds
