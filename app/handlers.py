@@ -52,7 +52,8 @@ def _number(value: Any, name: str, default: float, low: float, high: float) -> f
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _error(f"{name} must be a number between {low:g} and {high:g}, got {value!r}", title="Bad request")
     if not low <= value <= high:
-        raise _error(f"{name} must be between {low:g} and {high:g}, got {value:g}", title="Bad request")
+        shown = int(value) if float(value).is_integer() else value
+        raise _error(f"{name} must be between {low:g} and {high:g}, got {shown}", title="Bad request")
     return value
 
 

@@ -25,6 +25,4 @@ def test_nan_loss_stops_with_intact_checkpoint(tmp_path):
 @pytest.mark.slow
 def test_kill_between_step_and_validation_still_validates(tmp_path):
     result = rc.kill_during_validation(tmp_path, iters=2, eval_every=2, batch=2)
-    if result.observed.startswith("inconclusive"):
-        pytest.skip(result.observed)
-    assert result.ok, result.observed
+    assert result.ok, result.observed  # an inconclusive case (the kill never landed in time) fails too
