@@ -41,7 +41,8 @@ def table(results: list[rc.Result]) -> str:
 
 def load_summary(figures: dict) -> str:
     c, s = figures["concurrent"], figures["sequential"]
-    lines = [f"server: python app.py (subprocess), tiny checkpoint, {figures['image_size']} images, "
+    lines = [f"server: python app.py (subprocess), {figures.get('checkpoint', 'tiny checkpoint')}, "
+             f"{figures['image_size']} images, "
              f"queue max_size={figures['queue_max_size']}, start-up {figures['startup_s']} s, "
              f"idle RSS {figures['rss_idle_mb']} MB",
              f"concurrent: {c['clients']} clients x {c['per_client']} = {c['requests']} analyses, "
@@ -50,7 +51,8 @@ def load_summary(figures: dict) -> str:
     if "burst" in figures:
         b = figures["burst"]
         lines.append(f"burst: {b['submitted']} submitted at once -> {b['completed']} completed, "
-                     f"{b['refused_queue_full']} refused (queue full), other errors {b['other_errors'] or 'none'}")
+                     f"{b['refused_queue_full']} refused (queue full), other errors {b['other_errors'] or 'none'}; "
+                     f"the next request {'served' if b.get('after_burst_ok') else 'FAILED'}")
     lines.append(f"sequential: {s['requests']} analyses, {s['failures']} failures, p50 {s['p50_s']} s, "
                  f"p95 {s['p95_s']} s, RSS {s['rss_first_mb']} -> {s['rss_after_warmup_mb']} (after "
                  f"{s['warmup']}) -> {s['rss_last_mb']} MB, max {s['rss_max_mb']} MB, slope "

@@ -1531,7 +1531,12 @@ def load_results(figures: dict[str, Any], *, rss_limit_mb: float = 3072, slope_l
         out.append(Result("load", f"burst of {b['submitted']} at once", "excess refused (queue full), rest done",
                           f"{b['completed']} done, {b['refused_queue_full']} refused"
                           + (f", other errors: {b['other_errors']}" if b["other_errors"] else ""),
-                          not b["other_errors"] and b["completed"] + b["refused_queue_full"] == b["submitted"]))
+                          not b["other_errors"] and b["completed"] + b["refused_queue_full"] == b["submitted"]
+                          and (b["refused_queue_full"] > 0 or b["submitted"] <= (figures.get("queue_max_size") or 0))))
+        if "after_burst_ok" in b:
+            out.append(Result("load", "a request after the burst", "served normally",
+                              "served" if b["after_burst_ok"] else b.get("after_burst_error", "failed"),
+                              b["after_burst_ok"]))
     return out
 
 
@@ -1558,14 +1563,15 @@ def server_errors(log: Path, limit: int = 5) -> list[str]:
 
 
 def run_load(checkpoint: Path, workdir: Path, *, clients: int, per_client: int, sequential: int, warmup: int,
-             burst_n: int = 0) -> dict[str, Any]:
-    """Every phase gets its own images, so no request is answered from the Predictor's cache."""
+             burst_n: int = 0, image_size: tuple[int, int] = (160, 120)) -> dict[str, Any]:
+    """Every phase gets its own images, so no request is answered from the Predictor's cache. After a burst,
+    one more analysis must be served normally (`after_burst_ok`)."""
     n_conc = clients * per_client
-    images = load_images(workdir, 1 + n_conc + burst_n + sequential)
+    images = load_images(workdir, 2 + n_conc + burst_n + sequential, image_size)
     first, conc = images[0], images[1:1 + n_conc]
-    bursts, seq = images[1 + n_conc:1 + n_conc + burst_n], images[1 + n_conc + burst_n:]
-    figures: dict[str, Any] = {"image_size": "160x120", "queue_max_size": queue_max_size(),
-                               "delete_cache": delete_cache_setting(checkpoint)}
+    bursts, seq = images[1 + n_conc:1 + n_conc + burst_n], images[1 + n_conc + burst_n:-1]
+    figures: dict[str, Any] = {"image_size": f"{image_size[0]}x{image_size[1]}", "checkpoint": str(checkpoint),
+                               "queue_max_size": queue_max_size(), "delete_cache": delete_cache_setting(checkpoint)}
     t0 = time.perf_counter()
     with AppProcess(checkpoint, workdir) as server:
         figures["startup_s"] = round(time.perf_counter() - t0, 1)
@@ -1574,6 +1580,12 @@ def run_load(checkpoint: Path, workdir: Path, *, clients: int, per_client: int, 
         figures["concurrent"] = concurrent_load(server, conc, clients, per_client)
         if burst_n:
             figures["burst"] = burst(server, bursts, burst_n)
+            try:
+                after = AppClient(server.url, False).analyze(images[-1])
+                figures["burst"]["after_burst_ok"] = "Analysed" in str(after.get("summary", ""))
+            except Exception as exc:  # the server must serve normally once the burst has drained
+                figures["burst"]["after_burst_ok"] = False
+                figures["burst"]["after_burst_error"] = _short(f"{type(exc).__name__}: {exc}", 80)
         figures["sequential"] = sequential_memory(server, seq, sequential, warmup)
         figures["rss_end_mb"] = round(server.rss_mb())
     figures["server_errors"] = server_errors(server.log_path)
