@@ -15,12 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks import reliability_cases as rc
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "reliability"))
+import reliability_cases as rc  # noqa: E402  (the cases are test code: tests/reliability/reliability_cases/)
 
 WARMUP = 20
 

@@ -1,6 +1,6 @@
 """Reliability and security report: `python -m benchmarks.reliability [--quick] [--only GROUP ...]`.
 
-Runs every case of benchmarks/reliability_cases.py against the real app, library and CLIs and prints
+Runs every case of tests/reliability/reliability_cases/ against the real app, library and CLIs and prints
 one table (case, expected, observed, ok) plus the load figures; writes everything to
 benchmarks/reliability.json. Exit code 1 if any case is not ok. Full run: about 10 minutes on a busy
 2-core CPU; `--quick` shrinks the load and crash-resume parts (about 5 minutes).
@@ -17,7 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import reliability_cases as rc
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "reliability"))
+import reliability_cases as rc  # noqa: E402  (the cases are test code: tests/reliability/reliability_cases/)
 
 GROUPS = ("inputs", "hygiene", "checkpoints", "source", "data", "training", "load")
 FULL = {"clients": 16, "per_client": 5, "sequential": 200, "warmup": 20, "burst": 40, "iters": 8, "kills": 3}

@@ -1,5 +1,6 @@
-"""Fixtures for the reliability tests: the case definitions shared with `python -m benchmarks.reliability`
-(benchmarks/reliability_cases.py), a tiny random checkpoint and the real app served in-process."""
+"""Fixtures for the reliability tests: the cases (tests/reliability/reliability_cases/, one module per area,
+shared with the report script `python -m benchmarks.reliability`), a tiny random checkpoint and the real
+app served in-process."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from benchmarks import reliability_cases as rc  # noqa: E402
+import reliability_cases as rc  # noqa: E402  (tests/reliability is on sys.path: pytest's prepend import mode)
 
 
 def known_bug(name: str) -> list[pytest.MarkDecorator]:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
+import reliability_cases as rc
 from conftest import known_bug
-
-from benchmarks import reliability_cases as rc
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.name, marks=known_bug(c.name)) for c in rc.CHECKPOINT_CASES])

@@ -3,7 +3,7 @@ on_error="skip" skips both with a warning each and counts them."""
 
 from __future__ import annotations
 
-from benchmarks import reliability_cases as rc
+import reliability_cases as rc
 
 
 def test_bad_samples_end_to_end(tmp_path):

@@ -3,7 +3,7 @@ the upload limit is enforced by the server, no share link, a bounded queue."""
 
 from __future__ import annotations
 
-from benchmarks import reliability_cases as rc
+import reliability_cases as rc
 
 
 def test_hygiene(rel_server, rel_checkpoint, tmp_path):

@@ -4,9 +4,8 @@ specific error without a stack trace, or works and the result is checked; the se
 from __future__ import annotations
 
 import pytest
+import reliability_cases as rc
 from conftest import known_bug
-
-from benchmarks import reliability_cases as rc
 
 
 def test_matrix_is_large_enough():

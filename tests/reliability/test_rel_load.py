@@ -8,8 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from benchmarks import reliability_cases as rc
+import reliability_cases as rc
 
 BUNDLED = Path(__file__).resolve().parents[2] / "checkpoints" / "galdnet_lite0_camvid"
 

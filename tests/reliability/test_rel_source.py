@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmarks import reliability_cases as rc
+import reliability_cases as rc
 
 
 def test_no_unsafe_loads_in_repository():

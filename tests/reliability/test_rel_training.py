@@ -4,8 +4,7 @@ bit for bit, best/last always load; a NaN loss stops the run with a message and 
 from __future__ import annotations
 
 import pytest
-
-from benchmarks import reliability_cases as rc
+import reliability_cases as rc
 
 
 @pytest.mark.slow
