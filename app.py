@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-DEFAULT_CHECKPOINT = "checkpoints/galdnet_r18_camvid"
+DEFAULT_CHECKPOINT = "checkpoints/galdnet_lite0_camvid"
 MALLOC_ARENAS = 2
 
 

@@ -1,6 +1,6 @@
 """`python -m gald.export SRC DST [--fp16] [--log RUN/log.jsonl]`: copy a trained checkpoint for distribution.
 
-Used to turn a run's `best` checkpoint into the bundled `checkpoints/galdnet_r18_camvid`: the model is
+Used to turn a run's `best` checkpoint into a bundled checkpoint (`checkpoints/galdnet_lite0_camvid`): the model is
 rebuilt from SRC's metadata (nothing unpickled), written again with `save_checkpoint` (atomic), optionally
 with fp16 storage to halve the file (it is cast back to fp32 on load), and the metadata gains an `export`
 record naming the source. With `--log`, the run's learning curve (train loss every logged step, val mIoU
