@@ -93,9 +93,11 @@ def recipe_lines(meta: dict[str, Any]) -> str:
              f"- loss: OHEM (threshold {loss.get('thresh')}, min_kept_ratio {loss.get('min_kept_ratio')}) + "
              f"{loss.get('aux_weight')} x auxiliary CE + probe CE"]
     val = (meta.get("learning_curve") or {}).get("val") or []
-    if val and "wall_s" in val[-1]:
-        lines.append(f"- training wall time to the selected step: {val[-1]['wall_s'] / 60:.0f} min "
-                     "(validation included; gaps between sessions excluded)")
+    chosen = next((r for r in val if r["step"] == tr.get("step")), None)
+    if chosen and "wall_s" in chosen and "wall_s" in val[-1]:
+        lines.append(f"- training wall time: {chosen['wall_s'] / 60:.0f} min to the selected step {chosen['step']}, "
+                     f"{val[-1]['wall_s'] / 60:.0f} min to the last validation (step {val[-1]['step']}); validation "
+                     "included, gaps between sessions excluded")
     return "\n".join(lines)
 
 

@@ -165,7 +165,7 @@ def format_table(result: dict[str, Any]) -> str:
     heads = [h for h in HEAD_ORDER if h in result["heads"]] + [h for h in result["heads"] if h not in HEAD_ORDER]
     share = result.get("class_pixel_share", {})
     names = list(share) or list(result["heads"][heads[0]]["per_class_iou"])
-    width = max([len(n) for n in names] + [len("boundary IoU @40px"), 5])
+    width = max([len(n) for n in names] + [len("errors: hallucinated segment"), 5])
     small = set(result.get("small_large", {}).get("small", []))
     header = f"{'class':<{width}}  {'px %':>5}  " + "  ".join(f"{h:>6}" for h in heads)
     lines = [header, "-" * len(header)]
