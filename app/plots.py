@@ -94,7 +94,7 @@ def image_iou_table(results: dict[str, dict[str, Any]], class_names: list[str], 
     rows.append(["mIoU", ""] + [round(100 * float(results[h]["miou"]), 1) for h in heads])
     rows.append(["pixel accuracy", ""] + [round(100 * float(results[h]["pixel_accuracy"]), 1) for h in heads])
     for kind in ERROR_KINDS if errors else ():
-        rows.append([f"errors: {kind.replace('_', ' ')} %", ""]
+        rows.append([f"errors: {kind.replace('_', ' ')} % (½ res.)", ""]
                     + [round(100 * errors[h][kind] / max(errors[h]["valid"], 1), 2) if h in errors else "-"
                        for h in heads])
     return headers, rows

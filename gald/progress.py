@@ -45,8 +45,8 @@ class LineProgress:
     def set_postfix(self, **kwargs: Any) -> None:
         self.postfix = ", ".join(f"{k}={v}" for k, v in kwargs.items())
 
-    def write(self, text: str) -> None:
-        print(text, file=self.stream, flush=True)
+    def write(self, text: str, file: TextIO | None = None) -> None:
+        print(text, file=file or self.stream, flush=True)
 
     def _print(self) -> None:
         elapsed = time.monotonic() - self.t0

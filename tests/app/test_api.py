@@ -44,7 +44,7 @@ def test_analyze_and_every_endpoint(client, example_files, predictor):
     assert "Analysed" in out["summary"] and "Channel **5**" in out["ch_text"]
     assert len(out["gallery"]) == 12
     assert out["iou"]["headers"][0] == "class" and len(out["iou"]["data"]) == 17  # 11 classes, 2 totals, 4 error kinds
-    assert out["iou"]["data"][-4][0] == "errors: missed segment %"
+    assert out["iou"]["data"][-4][0] == "errors: missed segment % (½ res.)"
     pred = np.asarray(Image.open(out["dl_png"]))
     assert pred.shape == (96, 128) and pred.max() < 11
     assert set(np.load(out["dl_npz"]).files) >= {"F", "F_GA", "F_GALD", "M", "pred_gald"}

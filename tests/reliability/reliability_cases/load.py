@@ -229,7 +229,7 @@ def load_results(figures: dict[str, Any], *, rss_limit_mb: float = 3072, slope_l
                   f"{s['failures']} failures, max RSS {s['rss_max_mb']} MB",
                   s["failures"] == 0 and s["rss_max_mb"] < rss_limit_mb),
            Result("load", f"RSS slope after {s['warmup']} warm-up requests", f"< {slope_limit:g} MB / 100 requests",
-                  f"{s['slope_mb_per_100']:+.1f} MB / 100 requests", abs(s["slope_mb_per_100"]) < slope_limit)]
+                  f"{s['slope_mb_per_100']:+.1f} MB / 100 requests", s["slope_mb_per_100"] < slope_limit)]
     if "delete_cache" in figures:
         bounded = bool(figures["delete_cache"]) and s["app_export_dirs_at_end"] <= 16
         out.append(Result("load", "temp files (disk)", "bounded: delete_cache set, app exports pruned",
