@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import ablation_table, model_card
+from benchmarks import ablation_table, head_protocol_table, model_card
 
 ROOT = Path(__file__).resolve().parents[2]
 BLOCK = re.compile(r"<!-- generated: (?P<cmd>[^\n]*?) -->\n(?P<body>.*?)\n<!-- end generated -->", re.S)
@@ -29,6 +29,9 @@ def _generate(cmd: str) -> str:
     if args[:3] == ["python", "-m", "benchmarks.ablation_table"]:
         directory = Path(args[args.index("--dir") + 1]) if "--dir" in args else Path("checkpoints/ablations")
         return ablation_table.markdown(ablation_table.load_rows(ROOT / directory))
+    if args[:3] == ["python", "-m", "benchmarks.head_protocol_table"]:
+        directory = Path(args[args.index("--dir") + 1]) if "--dir" in args else Path("checkpoints/ablations/head")
+        return head_protocol_table.markdown(head_protocol_table.summarize(head_protocol_table.load(ROOT / directory)))
     raise AssertionError(f"README names an unknown generator: {cmd}")
 
 
