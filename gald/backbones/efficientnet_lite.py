@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .dilation import stage_strides_and_dilations
-from .pretrained import PretrainedWeightsError
+from .pretrained import PretrainedWeightsError, load_strict, read_state_dict
 
 __all__ = ["EfficientNetLite", "LITE_SPECS", "efficientnet_lite", "LITE_NORMALIZATION", "lite_weights_path"]
 
@@ -186,25 +186,13 @@ def lite_weights_path(variant: str) -> Path:
 def load_lite_weights(model: EfficientNetLite, source: str | Path | None = None) -> None:
     """Strict load of the package's ImageNet weights (or a file in the same format) into `model`."""
     path = Path(source) if source else lite_weights_path(model.variant)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise PretrainedWeightsError(f"{path} is not a readable tensor-only state dict: {exc}") from exc
+    state = read_state_dict(str(path))
     renamed = {}
     for key, value in state.items():
         new = model.rename_pretrained_key(key)
         if new is not None:
             renamed[new] = value
-    own = model.state_dict()
-    missing = sorted(set(own) - set(renamed))
-    unexpected = sorted(set(renamed) - set(own))
-    shape_errors = [f"{k}: file {tuple(renamed[k].shape)} vs model {tuple(own[k].shape)}"
-                    for k in own.keys() & renamed.keys() if own[k].shape != renamed[k].shape]
-    if missing or unexpected or shape_errors:
-        raise PretrainedWeightsError(
-            f"weights {path} do not match {model.variant}: missing keys {missing[:10]}; unexpected keys "
-            f"{unexpected[:10]}; shape mismatches {shape_errors[:10]}")
-    model.load_state_dict(renamed, strict=True)
+    load_strict(model, renamed, path, model.variant)
 
 
 def efficientnet_lite(variant: str = "efficientnet_lite0", output_stride: int = 8,

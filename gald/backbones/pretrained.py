@@ -19,7 +19,7 @@ class PretrainedWeightsError(RuntimeError):
     """The ImageNet weights could not be obtained or do not fit the backbone."""
 
 
-def _read_state_dict(source: str) -> dict[str, torch.Tensor]:
+def read_state_dict(source: str) -> dict[str, torch.Tensor]:
     if source.startswith(("http://", "https://")):
         try:
             # weights_only=True: a downloaded file is untrusted and must never be unpickled freely.
@@ -43,11 +43,8 @@ def _read_state_dict(source: str) -> dict[str, torch.Tensor]:
         raise PretrainedWeightsError(f"{path} is not a readable tensor-only state_dict: {exc}") from exc
 
 
-def load_imagenet_weights(model: nn.Module, source: str) -> None:
-    state = _read_state_dict(source)
-    if "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    state = {k: v for k, v in state.items() if k not in CLASSIFIER_KEYS}
+def load_strict(model: nn.Module, state: dict[str, torch.Tensor], source: object, name: str | None = None) -> None:
+    """Load `state` into `model` only if every key and shape matches; otherwise say exactly what differs."""
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
@@ -55,8 +52,16 @@ def load_imagenet_weights(model: nn.Module, source: str) -> None:
                     for k in own.keys() & state.keys() if own[k].shape != state[k].shape]
     if missing or unexpected or shape_errors:
         raise PretrainedWeightsError(
-            f"pretrained weights {source} do not match {type(model).__name__}: "
+            f"pretrained weights {source} do not match {name or type(model).__name__}: "
             f"missing keys {missing[:20]}{' ...' if len(missing) > 20 else ''}; "
             f"unexpected keys {unexpected[:20]}{' ...' if len(unexpected) > 20 else ''}; "
             f"shape mismatches {shape_errors[:10]}")
     model.load_state_dict(state, strict=True)
+
+
+def load_imagenet_weights(model: nn.Module, source: str) -> None:
+    state = read_state_dict(source)
+    if "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    state = {k: v for k, v in state.items() if k not in CLASSIFIER_KEYS}
+    load_strict(model, state, source)
