@@ -48,6 +48,10 @@ ROWS: dict[str, dict[str, Any]] = {
     "parallel": {"arrangement": "parallel", "ga": "cgnl"},
     "ld_avgpool": {"arrangement": "gald", "ga": "cgnl", "ld_downsample": "avgpool"},
     "ld_bilinear": {"arrangement": "gald", "ga": "cgnl", "ld_downsample": "bilinear"},
+    # the GA structure head-to-head of the model issue: CGNL rows use the official structure (down conv ->
+    # CGNL with its residual at half resolution -> upsample) unless a row names another
+    "ga_residual_full": {"arrangement": "ga", "ga": "cgnl", "ga_kwargs": {"structure": "residual_full"}},
+    "gald_residual_full": {"arrangement": "gald", "ga": "cgnl", "ga_kwargs": {"structure": "residual_full"}},
 }
 BACKBONE, OUTPUT_STRIDE = "efficientnet_lite0", 16
 TRAIN_VARIANTS = [(s, flip) for s in (0.75, 1.0, 1.25) for flip in (False, True)]
@@ -105,7 +109,7 @@ class HeadModel(torch.nn.Module):
     def __init__(self, row: str, num_classes: int) -> None:
         super().__init__()
         overrides = dict(ROWS[row])
-        if overrides.get("ga", "cgnl") == "cgnl":
+        if overrides.get("ga", "cgnl") == "cgnl" and "ga_kwargs" not in overrides:
             overrides["ga_kwargs"] = {"structure": "official"}  # as in the bundled model
         cfg = GALDConfig(num_classes=num_classes, backbone=BACKBONE, output_stride=OUTPUT_STRIDE, aux=False,
                          probes=False, **overrides)
