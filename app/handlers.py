@@ -86,8 +86,10 @@ def make_handlers(pred: Predictor, png: views.PngStore | None = None) -> SimpleN
         out = views.full_analysis(pred, loaded.rgb, label, alpha=alpha, channel=channel, notices=notices)
         s, m, met = out["stages"], out["masks"], out["metrics"]
         (dis, dis_text), (ld_change, ld_text), (ch, ch_text) = out["disagreement"], out["ld"], out["channel"]
+        tiles = [tile for tile, _ in m["gallery"]]  # as files: gradio would encode them one by one, slower
         files = png.many([s["input"], s["fcn"], s["ga"], s["gald"], s["gt"], dis, s["ld_on"], s["ld_off"],
-                          ld_change, m["mean"], ch])
+                          ld_change, m["mean"], ch, *tiles])
+        gallery = [(f, caption) for f, (_, caption) in zip(files[11:], m["gallery"], strict=True)]
         trim_heap()  # the forward pass's buffers are freed now; without this RSS drifts up in ~30 MB steps
         for n in notices:
             gr.Warning(n)
@@ -95,7 +97,7 @@ def make_handlers(pred: Predictor, png: views.PngStore | None = None) -> SimpleN
         iou = table(met["headers"], met["rows"])
         return (state, out["summary"], out["legend"], *files[:6], dis_text,
                 figures.disagreement_legend_html(label is not None), *files[6:9], ld_text, files[9], m["text"],
-                files[10], ch_text, m["gallery"], m["scatter"], iou, met["confusion"], *out["files"])
+                files[10], ch_text, gallery, m["scatter"], iou, met["confusion"], *out["files"])
 
     def analyze_example(image_path, label_path):
         return analyze(image_path, label_path, DEFAULT_ALPHA, 0) + (DEFAULT_ALPHA, 0)

@@ -7,7 +7,7 @@ Uses the bundled checkpoint when it exists, else a random ResNet-18 GALDNet at i
 (same shapes and cost; it says which). Python-level timings call the same functions as the UI
 (`app.views`, `Predictor`); unless --no-server, the `analyze` and `channel` endpoints are also timed
 end to end through gradio_client against an in-process server (adds PNG encoding and transfer).
-Targets (2-core CPU): analysis <= 1.0 s, channel update <= 0.1 s, GradCAM <= 3 s.
+Targets (2-core CPU): analysis <= 1.0 s (handler) and <= 0.5 s (end to end), channel update <= 0.1 s, GradCAM <= 3 s.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-TARGETS = {"analysis": 1.0, "channel": 0.1, "gradcam": 3.0, "pixel": 0.2}
+TARGETS = {"analysis": 1.0, "analysis_e2e": 0.5, "channel": 0.1, "gradcam": 3.0, "pixel": 0.2}
 
 
 def summarise(name: str, seconds: list[float], target: float | None = None) -> str:
@@ -178,7 +178,7 @@ def end_to_end(pred, args, tmp: Path) -> None:
             t = time.perf_counter()
             client.predict(i * 11 % 256, api_name="/channel")
             ch.append(time.perf_counter() - t)
-        print(summarise("analyze endpoint, end to end (gradio_client)", e2e, TARGETS["analysis"]))
+        print(summarise("analyze endpoint, end to end (gradio_client)", e2e, TARGETS["analysis_e2e"]))
         print(summarise("channel endpoint, end to end (gradio_client)", ch, TARGETS["channel"]))
     finally:
         demo.close()

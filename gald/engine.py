@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .distributed import DistInfo, all_reduce_sum
-from .metrics import DEFAULT_BAND_WIDTHS, BoundaryIoU, ConfusionMatrix
+from .metrics import DEFAULT_BAND_WIDTHS, BoundaryIoU, ConfusionMatrix, class_map
 from .progress import progress as progress_bar
 from .segments import ErrorDecomposition
 
@@ -138,7 +138,7 @@ def evaluate(model: nn.Module, loader: Iterable, num_classes: int, *, device: to
             target_cpu, bands = target.cpu(), None
             for key, p in probs.items():
                 head = HEAD_NAMES[key]
-                pred = p.argmax(1).cpu()
+                pred = class_map(p).cpu()
                 cms.setdefault(head, ConfusionMatrix(num_classes)).update(pred, target_cpu)
                 biou = bious.setdefault(head, BoundaryIoU(num_classes, band_widths))
                 bands = bands if bands is not None else biou.bands(target_cpu)  # same label for every head

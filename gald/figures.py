@@ -157,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from . import load_checkpoint, stage_outputs
     from .data import DatasetError, load_image, load_label
+    from .metrics import class_map
     from .predict import Segmenter
 
     p = argparse.ArgumentParser(prog="python -m gald.figures", description=__doc__,
@@ -193,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         for head, key in (("fcn", "logits_fcn"), ("ga", "logits_ga"), ("gald", "logits_gald")):
             if key in stages:
                 up = torch.nn.functional.interpolate(stages[key], size=(h, w), mode="bilinear", align_corners=False)
-                preds[head] = up.argmax(1)[0].to(torch.uint8).numpy()
+                preds[head] = class_map(up)[0].to(torch.uint8).numpy()
         caption = caption_for(args.checkpoint, meta, path.name)
         written = save(figure5(rgb, preds, names, palette, caption, gt), args.out / f"{path.stem}_fig5", formats)
         if "M" in stages:

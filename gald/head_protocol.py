@@ -28,7 +28,7 @@ from .backbones import backbone_normalization, build_backbone
 from .data import LARGE_CAMVID_CLASSES, SMALL_CAMVID_CLASSES, EvalTransform, build_dataset
 from .engine import make_optimizer, poly_lr_lambda
 from .losses import IGNORE_INDEX, GALDLoss
-from .metrics import BoundaryIoU, ConfusionMatrix
+from .metrics import BoundaryIoU, ConfusionMatrix, class_map
 from .models import GALDConfig, GALDNet
 from .progress import progress
 
@@ -157,7 +157,7 @@ def evaluate_head(model: HeadModel, val: dict[str, torch.Tensor], num_classes: i
         target = label.long()[None]
         target[target >= num_classes] = IGNORE_INDEX
         logits = F.interpolate(model(f[None].float()), size=target.shape[-2:], mode="bilinear", align_corners=False)
-        pred = logits.argmax(1)
+        pred = class_map(logits)
         cm.update(pred, target)
         biou.update(pred, target, biou.bands(target))
     r = cm.compute()

@@ -15,6 +15,13 @@ from .losses import IGNORE_INDEX
 DEFAULT_BAND_WIDTHS = (2, 5, 10, 20, 40)
 
 
+def class_map(logits: torch.Tensor) -> torch.Tensor:
+    """Per-pixel class of (N, K, H, W) logits -> (N, H, W) int64, the same as `logits.argmax(1)` (first
+    maximum on ties). On CPU, torch's argmax over the channel dim of NCHW is a strided reduction: 125 ms for
+    4 x 11 x 360 x 480 on 2 cores, against 6 ms for `max(1).indices`."""
+    return logits.max(1).indices
+
+
 class ConfusionMatrix:
     """Accumulates a KxK matrix (rows: ground truth, columns: prediction), ignoring `ignore_index`."""
 

@@ -27,6 +27,7 @@ from PIL import Image
 from .checkpoint import CheckpointError, load_checkpoint
 from .data import IMAGENET_MEAN, IMAGENET_STD, DatasetError, generate_palette, load_image
 from .engine import HEAD_NAMES, sliding_window
+from .metrics import class_map
 from .progress import progress
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
@@ -113,7 +114,7 @@ class Segmenter:
         logits = (sliding_window(self.model, x, self.max_size) if max(x.shape[-2:]) > self.max_size
                   else self.model(x))[self.key]
         logits = F.interpolate(logits.float(), size=(h, w), mode="bilinear", align_corners=False)
-        return logits.argmax(1)[0].to(torch.uint8).cpu().numpy()
+        return class_map(logits)[0].to(torch.uint8).cpu().numpy()
 
     def colour_png(self, ids: np.ndarray) -> Image.Image:
         img = Image.fromarray(ids)  # "L"; putpalette makes it "P"
