@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib import colormaps
 from PIL import Image
 
-from gald.segments import connected_segments
+from gald.segments import connected_segments, segment_mask_stats  # noqa: F401 (part of this module's API)
 
 IGNORE = 255
 # matplotlib's viridis as a 256-entry uint8 lookup table (the same map as gald.figures' PDF figures)
@@ -114,23 +114,6 @@ def change_map(image: np.ndarray, before: np.ndarray, after: np.ndarray, palette
 
 
 # --------------------------------------------------------------------------- segments
-def segment_mask_stats(pred: np.ndarray, mask_mean: np.ndarray, max_side: int = 240) -> dict[str, np.ndarray]:
-    """Mean LD mask per predicted segment vs segment area (Fig. 4's claim: M high inside large patterns).
-
-    Segments are found at most `max_side` pixels on the longer side (cost), areas are reported in
-    pixels of `pred`. Returns arrays `cls`, `area`, `mean_m` (one entry per segment).
-    """
-    h, w = pred.shape
-    factor = max(1, int(np.ceil(max(h, w) / max_side)))
-    small = pred[::factor, ::factor]
-    seg, classes = connected_segments(small)
-    m = resize_map(mask_mean, small.shape[::-1])
-    count = np.bincount(seg.ravel())
-    mean_m = np.bincount(seg.ravel(), weights=m.ravel()) / np.maximum(count, 1)
-    keep = classes != IGNORE
-    return {"cls": classes[keep], "area": count[keep] * float(factor * factor), "mean_m": mean_m[keep]}
-
-
 # --------------------------------------------------------------------------- legends
 def legend_html(class_names: list[str], palette, shares: np.ndarray | None = None) -> str:
     """Class swatches in palette colours (optionally with the share of pixels per class)."""

@@ -39,6 +39,15 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         st = r["stats"]
         lines.append(f"| {r['title']} | {len(r['seeds'])} | " + " | ".join(_ms(*st[k]) for k in METRICS)
                      + f" | {_delta(r['delta'])} |")
+    gald = next((r for r in rows if r["row"] == "gald" and r.get("mask_vs_size")), None)
+    if gald:  # the paper's Fig. 4 claim, measured on the GALD row's seeds
+        f = gald["mask_vs_size"]
+        m, sd = f["median_corr"]
+        lines += ["", f"Fig. 4 (GALD row, {f['seeds']} seeds): correlation of a predicted segment's mean LD mask with "
+                  f"log10 of its area, per val image, median over images: {m:+.2f}"
+                  + (f" ± {sd:.2f} (sd over seeds)" if sd is not None else "")
+                  + f"; positive in {100 * f['positive_share']:.0f}% of images (mean over seeds). The paper expects "
+                  "a positive value (mask high inside large patterns)."]
     return "\n".join(lines)
 
 

@@ -62,7 +62,14 @@ def summarize(runs: dict[str, dict[int, dict[str, Any]]]) -> list[dict[str, Any]
         for k in METRICS:
             vals = [100 * v[k] for v in seeds.values() if isinstance(v.get(k), (int, float))]
             stats[k] = (mean(vals), stdev(vals) if len(vals) > 1 else None) if vals else (None, None)
+        fig4 = [v["mask_vs_size"] for v in seeds.values()
+                if isinstance(v.get("mask_vs_size"), dict) and v["mask_vs_size"].get("images")]
+        corr = [f["corr_per_image_median"] for f in fig4]
+        mask_vs_size = {"seeds": len(fig4), "median_corr": (mean(corr), stdev(corr) if len(corr) > 1 else None),
+                        "positive_share": mean(f["positive_share"] for f in fig4),
+                        "images": fig4[0]["images"]} if fig4 else None
         rows.append({"row": row, "title": title(row), "seeds": sorted(seeds), "stats": stats,
+                     "mask_vs_size": mask_vs_size,
                      "delta": None if row == "fcn" else paired_delta(seeds, runs.get("fcn", {})),
                      "iters": next(iter(seeds.values())).get("iters")})
     return rows

@@ -31,6 +31,7 @@ from .losses import IGNORE_INDEX, GALDLoss
 from .metrics import BoundaryIoU, ConfusionMatrix, class_map
 from .models import GALDConfig, GALDNet
 from .progress import progress
+from .segments import mask_size_correlation, segment_mask_stats
 
 # Table 1 (a) GA modules, (b) + LD, (c) arrangements, (e) LD downsampling: row -> GALDConfig overrides
 ROWS: dict[str, dict[str, Any]] = {
@@ -153,6 +154,10 @@ def evaluate_head(model: HeadModel, val: dict[str, torch.Tensor], num_classes: i
                   ) -> dict[str, Any]:
     model.eval()
     cm, biou = ConfusionMatrix(num_classes), BoundaryIoU(num_classes, (5,))
+    masks: list[torch.Tensor] = []
+    hook = (model.net.local_distribution.mask_act.register_forward_hook(lambda _m, _i, out: masks.append(out))
+            if model.net.config.uses_ld else None)
+    correlations = []
     for f, label in zip(val["features"], val["labels"], strict=True):
         target = label.long()[None]
         target[target >= num_classes] = IGNORE_INDEX
@@ -160,6 +165,11 @@ def evaluate_head(model: HeadModel, val: dict[str, torch.Tensor], num_classes: i
         pred = class_map(logits)
         cm.update(pred, target)
         biou.update(pred, target, biou.bands(target))
+        if masks:  # Fig. 4: does the mask follow pattern size? (as benchmarks/mask_vs_segment.py, per image)
+            stats = segment_mask_stats(pred[0].to(torch.uint8).numpy(), masks.pop()[0].mean(0).numpy())
+            correlations.append(mask_size_correlation(stats))
+    if hook is not None:
+        hook.remove()
     r = cm.compute()
     per_class = dict(zip(class_names, r["per_class_iou"], strict=True))
 
@@ -169,7 +179,18 @@ def evaluate_head(model: HeadModel, val: dict[str, torch.Tensor], num_classes: i
 
     return {"miou": r["miou"], "pixel_accuracy": r["pixel_accuracy"], "per_class_iou": per_class,
             "small_miou": mean_of(SMALL_CAMVID_CLASSES), "large_miou": mean_of(LARGE_CAMVID_CLASSES),
-            "boundary_iou_5": biou.compute()["5"], "num_images": int(val["features"].shape[0])}
+            "boundary_iou_5": biou.compute()["5"], "num_images": int(val["features"].shape[0]),
+            **({"mask_vs_size": _correlation_summary(correlations)} if correlations else {})}
+
+
+def _correlation_summary(values: list[float | None]) -> dict[str, Any]:
+    import numpy as np
+
+    corr = np.asarray([v for v in values if v is not None])
+    if not len(corr):  # every image had < 3 predicted segments or a flat mask
+        return {"corr_per_image_median": None, "positive_share": None, "images": 0}
+    return {"corr_per_image_median": float(np.median(corr)), "positive_share": float((corr > 0).mean()),
+            "images": int(len(corr))}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from PIL import Image
 
 from .metrics import boundary_band
 
@@ -64,6 +65,33 @@ def connected_segments(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     classes[seg.ravel()] = flat.ravel()
     return seg, classes
 
+
+
+def segment_mask_stats(pred: np.ndarray, mask_mean: np.ndarray, max_side: int = 240) -> dict[str, np.ndarray]:
+    """Mean LD mask per predicted segment vs segment area (Fig. 4's claim: M high inside large patterns).
+
+    Segments are found at most `max_side` pixels on the longer side (cost); the mask is resized to that
+    grid bilinearly. Areas are reported in pixels of `pred`. Returns arrays `cls`, `area`, `mean_m`.
+    """
+    h, w = pred.shape
+    factor = max(1, int(np.ceil(max(h, w) / max_side)))
+    small = pred[::factor, ::factor]
+    seg, classes = connected_segments(small)
+    m = mask_mean.astype(np.float32)
+    if m.shape != small.shape:
+        m = np.asarray(Image.fromarray(m, mode="F").resize(small.shape[::-1], Image.Resampling.BILINEAR))
+    count = np.bincount(seg.ravel())
+    mean_m = np.bincount(seg.ravel(), weights=m.ravel()) / np.maximum(count, 1)
+    keep = classes != IGNORE
+    return {"cls": classes[keep], "area": count[keep] * float(factor * factor), "mean_m": mean_m[keep]}
+
+
+def mask_size_correlation(stats: dict[str, np.ndarray]) -> float | None:
+    """Correlation of segment mean M with log10(area); None with fewer than 3 segments or a flat mask."""
+    area, m = stats["area"], stats["mean_m"]
+    if len(area) <= 2 or np.ptp(m) == 0 or np.ptp(np.log10(np.maximum(area, 1))) == 0:
+        return None
+    return float(np.corrcoef(np.log10(np.maximum(area, 1)), m)[0, 1])
 
 
 def _segment_share(seg: np.ndarray, hit: np.ndarray, weight: np.ndarray, n: int) -> np.ndarray:

@@ -51,3 +51,16 @@ def test_split_shares_and_shape_check():
     assert out["error"] == pytest.approx(sum(out[k] for k in ERROR_KINDS))
     with pytest.raises(ValueError, match="differ in shape"):
         decompose_errors(pred[:10], target, K)
+
+
+def test_mask_follows_segment_size_measure():
+    from gald.segments import mask_size_correlation, segment_mask_stats
+
+    pred = np.zeros((60, 80), np.uint8)
+    pred[5:9, 5:9], pred[20:26, 40:46], pred[40:44, 60:64] = 1, 2, 3  # three small segments in one large
+    high_inside_large = np.where(pred == 0, 0.9, 0.2).astype(np.float32)
+    stats = segment_mask_stats(pred, high_inside_large)
+    assert sorted(stats["area"].tolist()) == [16.0, 16.0, 36.0, 4800.0 - 68.0]
+    assert mask_size_correlation(stats) > 0.9
+    assert mask_size_correlation(segment_mask_stats(pred, 1.0 - high_inside_large)) < -0.9
+    assert mask_size_correlation(segment_mask_stats(pred, np.full((60, 80), 0.5, np.float32))) is None

@@ -37,6 +37,11 @@ def test_rows_learn_and_resume_skips_done_runs(protocol_run, capsys):
     assert files == [f"{r}_seed{s}.json" for r in ("fcn", "gald") for s in range(3)]
     result = json.loads((out / "gald_seed0.json").read_text())
     assert result["protocol"]["name"] == "head" and result["iters"] == 30
+    # Fig. 4 per LD row: the mask-vs-segment-size correlation over the val images; none for a row without LD
+    fig4 = result["mask_vs_size"]  # 4x5 features: few segments, so often no image qualifies
+    assert 0 <= fig4["images"] <= result["num_images"]
+    assert fig4["images"] == 0 or -1 <= fig4["corr_per_image_median"] <= 1
+    assert "mask_vs_size" not in json.loads((out / "fcn_seed0.json").read_text())
     # it learned: far better than the same head after a single step (the features are only 4x5 here, so the
     # small synthetic rectangles stay hard; the background is not)
     cache = protocol_run[0]
@@ -76,3 +81,14 @@ def test_row_order_covers_every_protocol_row():
     from gald import ablation_stats
 
     assert set(ablation_stats.ROW_ORDER) == set(head_protocol.ROWS)
+
+
+def test_fig4_line_summarises_the_gald_seeds(tmp_path):
+    for seed, corr in enumerate([-0.3, -0.1, -0.2]):
+        for row in ("fcn", "gald"):
+            extra = {"mask_vs_size": {"corr_per_image_median": corr, "positive_share": 0.25, "images": 101}}
+            (tmp_path / f"{row}_seed{seed}.json").write_text(json.dumps(
+                {"miou": 0.5, "small_miou": 0.1, "large_miou": 0.8, "boundary_iou_5": 0.3, "iters": 30,
+                 **(extra if row == "gald" else {})}))
+    text = head_protocol_table.markdown(head_protocol_table.summarize(head_protocol_table.load(tmp_path)))
+    assert "Fig. 4 (GALD row, 3 seeds)" in text and "-0.20 ± 0.10 (sd over seeds); positive in 25% of images" in text
