@@ -16,6 +16,10 @@ from gald import ablation_stats
 from . import plots
 from .inference import Predictor
 
+PROTOCOL_FOLDERS = {"head": "head", "end-to-end": "e2e"}
+PROTOCOL_NOTES = {"head": "head protocol (frozen ImageNet EfficientNet-Lite0 trunk, only the modules after it trained)",
+                  "end-to-end": "end-to-end protocol (the whole model fine-tuned per row and seed, a short budget)"}
+
 
 def table(headers: list[str], rows: list[list[Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=headers)
@@ -51,13 +55,16 @@ def dashboard_values(pred: Predictor) -> tuple[Any, ...]:
         iou, curves = plots.iou_bars(ev, names), plots.boundary_curves(ev)
         errors = plots.error_decomposition_bars(ev.get("error_decomposition"))
         sl = table(*plots.small_large_table(ev, names))
-    seeded = ablation_stats.summarize(ablation_stats.load(path.parent / "ablations" / "head")) if path else []
+    seeded = {}  # Table 1 with several seeds per row: gald.head_protocol and gald.end_to_end_protocol
+    for protocol, folder in PROTOCOL_FOLDERS.items():
+        rows = ablation_stats.summarize(ablation_stats.load(path.parent / "ablations" / folder)) if path else []
+        if rows:
+            seeded[protocol] = rows
     if seeded:
-        # Table 1 under the head protocol (gald.head_protocol): several seeds per row, error bars and paired deltas
         headers, rows = plots.seeded_ablation_table(seeded)
-        abl_table, abl_plot = table(headers, rows), plots.seeded_ablation_bars(seeded, "head")
-        note += (" Ablations: head protocol (frozen ImageNet EfficientNet-Lite0 trunk, only the modules after it "
-                 "trained), mean ± sd over seeds; Δ is paired by seed, * where its 95% interval excludes 0.")
+        abl_table, abl_plot = table(headers, rows), plots.seeded_ablation_bars(seeded)
+        note += (" Ablations: " + "; ".join(PROTOCOL_NOTES[p] for p in seeded) + ". Mean ± sd over seeds; Δ is "
+                 "paired by seed, * where its 95% interval excludes 0.")
     elif ablations:
         headers, rows = plots.ablation_rows(ablations)
         abl_table, abl_plot = table(headers, rows), plots.ablation_bars(rows)

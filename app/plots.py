@@ -254,38 +254,48 @@ def learning_curve(curve: dict[str, Any] | None) -> go.Figure | None:
     return fig
 
 
-def seeded_ablation_table(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
-    """Rows of `gald.ablation_stats.summarize`: mean ± sd over seeds and the paired delta to FCN."""
-    headers = ["row", "seeds", "mIoU % (mean ± sd)", "Δ vs FCN, paired [95% CI]", "boundary IoU @5px %"]
+def seeded_ablation_table(by_protocol: dict[str, list[dict[str, Any]]]) -> tuple[list[str], list[list[Any]]]:
+    """Rows of `gald.ablation_stats.summarize` per protocol: mean ± sd over seeds and the paired delta to FCN."""
+    headers = ["protocol", "row", "seeds", "mIoU % (mean ± sd)", "Δ vs FCN, paired [95% CI]", "boundary IoU @5px %"]
     out = []
-    for r in rows:
-        m, s = r["stats"]["miou"]
-        b, bs = r["stats"]["boundary_iou_5"]
-        d = r["delta"]
-        if d is None:
-            delta = "baseline" if r["row"] == "fcn" else "-"
-        elif "low" in d:
-            delta = f"{d['mean']:+.1f} [{d['low']:+.1f}, {d['high']:+.1f}]" + (" *" if d["excludes_zero"] else "")
-        else:
-            delta = f"{d['mean']:+.1f} ({d['positive']}/{d['n']} seeds > 0)"
-        one = " (1 seed)" if len(r["seeds"]) == 1 else ""
-        out.append([r["title"], len(r["seeds"]),
-                    "n/a" if m is None else f"{m:.1f}" + (f" ± {s:.1f}" if s is not None else one), delta,
-                    "n/a" if b is None else f"{b:.1f}" + (f" ± {bs:.1f}" if bs is not None else "")])
+    for protocol, rows in by_protocol.items():
+        for r in rows:
+            m, s = r["stats"]["miou"]
+            b, bs = r["stats"]["boundary_iou_5"]
+            d = r["delta"]
+            if d is None:
+                delta = "baseline" if r["row"] == "fcn" else "-"
+            elif "low" in d:
+                delta = f"{d['mean']:+.1f} [{d['low']:+.1f}, {d['high']:+.1f}]" + (" *" if d["excludes_zero"] else "")
+            else:
+                delta = f"{d['mean']:+.1f} ({d['positive']}/{d['n']} seeds > 0)"
+            one = " (1 seed)" if len(r["seeds"]) == 1 else ""
+            out.append([protocol, r["title"], len(r["seeds"]),
+                        "n/a" if m is None else f"{m:.1f}" + (f" ± {s:.1f}" if s is not None else one), delta,
+                        "n/a" if b is None else f"{b:.1f}" + (f" ± {bs:.1f}" if bs is not None else "")])
     return headers, out
 
 
-def seeded_ablation_bars(rows: list[dict[str, Any]], protocol: str) -> go.Figure:
-    """mIoU per row, mean over seeds with ± sd error bars; rows run with one seed are marked and greyed."""
-    names = [r["title"] + (" (1 seed)" if len(r["seeds"]) == 1 else "") for r in rows]
-    means = [r["stats"]["miou"][0] for r in rows]
-    sds = [r["stats"]["miou"][1] or 0.0 for r in rows]
-    colours = [HEAD_COLOURS["gald"] if len(r["seeds"]) > 1 else "#c7c7c7" for r in rows]
-    fig = go.Figure(go.Bar(x=means, y=names, orientation="h", marker_color=colours,
-                           error_x=dict(type="data", array=sds, visible=True, thickness=1.5),
-                           text=[f"{m:.1f}" if m is not None else "" for m in means], textposition="inside",
-                           hovertemplate="%{y}<br>mIoU %{x:.1f}<extra></extra>"))
-    _layout(fig, f"Ablations, {protocol} protocol: mIoU mean ± sd over seeds", height=max(240, 60 + 30 * len(rows)))
+PROTOCOL_COLOURS = {"head": HEAD_COLOURS["gald"], "end-to-end": HEAD_COLOURS["ga"]}
+
+
+def seeded_ablation_bars(by_protocol: dict[str, list[dict[str, Any]]]) -> go.Figure:
+    """mIoU per row, mean over seeds with ± sd error bars, one bar colour per protocol; rows run with one seed
+    are marked and greyed."""
+    fig = go.Figure()
+    n_rows = 0
+    for protocol, rows in by_protocol.items():
+        names = [r["title"] + (" (1 seed)" if len(r["seeds"]) == 1 else "") for r in rows]
+        means = [r["stats"]["miou"][0] for r in rows]
+        sds = [r["stats"]["miou"][1] or 0.0 for r in rows]
+        colours = [PROTOCOL_COLOURS.get(protocol, "#888") if len(r["seeds"]) > 1 else "#c7c7c7" for r in rows]
+        fig.add_trace(go.Bar(x=means, y=names, orientation="h", marker_color=colours, name=f"{protocol} protocol",
+                             error_x=dict(type="data", array=sds, visible=True, thickness=1.5),
+                             text=[f"{m:.1f}" if m is not None else "" for m in means], textposition="inside",
+                             hovertemplate=f"{protocol} protocol<br>%{{y}}<br>mIoU %{{x:.1f}}<extra></extra>"))
+        n_rows += len(rows)
+    _layout(fig, "Ablations (Table 1): mIoU mean ± sd over seeds, per protocol", height=max(240, 60 + 26 * n_rows),
+            barmode="group")
     fig.update_xaxes(title="mIoU (%)")
     fig.update_yaxes(autorange="reversed")
     return fig

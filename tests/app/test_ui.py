@@ -90,14 +90,25 @@ def test_dashboard_shows_seeded_ablations_with_error_bars(predictor, tmp_path, m
             (head / f"{row}_seed{seed}.json").write_text(json.dumps(
                 {"miou": m, "small_miou": 0.1, "large_miou": 0.7, "boundary_iou_5": 0.3}))
     note, *_, abl, abl_fig, _, has_abl = dashboard.dashboard_values(predictor)
-    assert has_abl and "head protocol" in note
+    assert has_abl and "head protocol" in note and "end-to-end" not in note
     assert list(abl["row"]) == ["FCN", "+NL+LD", "+CGNL+LD (GALD)"]  # Table 1's order
-    assert list(abl["seeds"]) == [3, 1, 3]
-    assert abl.iloc[0, 2] == "42.0 ± 2.0" and abl.iloc[1, 2] == "41.0 (1 seed)"
-    assert abl.iloc[2, 3].startswith("+2.7 [")  # paired by seed: +3, +3, +2
+    assert list(abl["seeds"]) == [3, 1, 3] and set(abl["protocol"]) == {"head"}
+    assert abl.iloc[0, 3] == "42.0 ± 2.0" and abl.iloc[1, 3] == "41.0 (1 seed)"
+    assert abl.iloc[2, 4].startswith("+2.7 [")  # paired by seed: +3, +3, +2
     bars = abl_fig.data[0]
     assert list(bars.error_x.array) == pytest.approx([2.0, 0.0, 1.528], abs=1e-3)
     assert bars.y[1].endswith("(1 seed)")
+
+    e2e = tmp_path / "ablations" / "e2e"  # the end-to-end protocol beside it: its own rows and bar trace
+    e2e.mkdir()
+    for row, values in {"fcn": [0.50, 0.52], "gald": [0.53, 0.52]}.items():
+        for seed, m in enumerate(values):
+            (e2e / f"{row}_seed{seed}.json").write_text(json.dumps(
+                {"miou": m, "small_miou": 0.1, "large_miou": 0.7, "boundary_iou_5": 0.3}))
+    note, *_, abl, abl_fig, _, has_abl = dashboard.dashboard_values(predictor)
+    assert "end-to-end protocol" in note and list(abl["protocol"]) == ["head"] * 3 + ["end-to-end"] * 2
+    assert abl.iloc[4, 4] == "+1.5 (1/2 seeds > 0)" and [t.name for t in abl_fig.data] == [
+        "head protocol", "end-to-end protocol"]
 
 
 def _env(**extra):
