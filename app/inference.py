@@ -90,12 +90,14 @@ def cpu_count() -> int:
 @gpu
 def run_network(model: gald.GALDNet, x: torch.Tensor, with_ld_off: bool) -> dict[str, torch.Tensor]:
     """The only place the network runs for an analysis (GPU-decorated on ZeroGPU). With `with_ld_off`,
-    `logits_gald_ld_off` is the main head with LD disabled (from the same pass in the GALD arrangement)."""
+    `logits_gald_ld_off` is the main head with LD disabled (from the same pass in the GALD arrangement).
+    Logits stay at the heads' (feature) resolution: upsampled once, to the image, for the class maps; kept
+    small in the cache and the .npz export (full-resolution float16 logits were 15 MB per 480x360 image)."""
     device = next(model.parameters()).device
     x = x.to(device)
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
     with torch.inference_mode(), amp:
-        out = gald.stage_outputs(model, x, ld_enabled=True, ld_off_logits=with_ld_off)
+        out = gald.stage_outputs(model, x, ld_enabled=True, ld_off_logits=with_ld_off, upsample_logits=False)
     return {k: v.float().cpu() for k, v in out.items()}
 
 

@@ -38,12 +38,32 @@ def locate(analysis: Analysis, x: float, y: float) -> PixelLocation:
                          (min(yi * fh // h, fh - 1), min(xi * fw // w, fw - 1)))
 
 
+def _bilinear_at(maps: np.ndarray, y: int, x: int, size: tuple[int, int]) -> np.ndarray:
+    """(C,) value at image pixel (y, x) of (C, h, w) maps upsampled bilinearly to `size` (align_corners=False,
+    as F.interpolate does for the class maps), without upsampling the whole map."""
+    _, h, w = maps.shape
+
+    def axis(i: int, n_out: int, n_in: int) -> tuple[int, int, float]:
+        src = min(max((i + 0.5) * n_in / n_out - 0.5, 0.0), n_in - 1)
+        lo = int(np.floor(src))
+        return lo, min(lo + 1, n_in - 1), src - lo
+
+    y0, y1, wy = axis(y, size[0], h)
+    x0, x1, wx = axis(x, size[1], w)
+    m = maps.astype(np.float64)
+    top = m[:, y0, x0] * (1 - wx) + m[:, y0, x1] * wx
+    bottom = m[:, y1, x0] * (1 - wx) + m[:, y1, x1] * wx
+    return top * (1 - wy) + bottom * wy
+
+
 def head_probabilities(analysis: Analysis, loc: PixelLocation) -> dict[str, np.ndarray]:
-    """Softmax class probabilities of every head at the pixel (from the cached logits)."""
+    """Softmax class probabilities of every head at the pixel (from the cached logits, interpolated there the
+    way the class maps are, so the most probable class is the one the map shows)."""
     out = {}
+    size = analysis.image.shape[:2]
     for head, key in HEAD_LOGITS.items():
         if key in analysis.stages:
-            logits = analysis.stages[key][:, loc.net[0], loc.net[1]].astype(np.float64)
+            logits = _bilinear_at(analysis.stages[key], loc.y, loc.x, size)
             e = np.exp(logits - logits.max())
             out[head] = e / e.sum()
     return out

@@ -36,6 +36,11 @@ def test_probabilities_match_a_fresh_forward(rgb):
     ref = F.softmax(logits[0, :, loc.net[0], loc.net[1]].double(), 0).numpy()
     np.testing.assert_allclose(probs["gald"], ref, atol=2e-3)  # the cache stores float16
     assert probs["gald"].sum() == pytest.approx(1.0)
+    for y, x in [(0, 0), (95, 127), (50, 3), (17, 90)]:  # the panel's top class is the one the map shows
+        p_here = pixel.head_probabilities(analysis, pixel.locate(analysis, x, y))
+        for head in ("fcn", "ga", "gald"):
+            assert p_here[head].argmax() == analysis.preds[head][y, x] or np.sort(p_here[head])[-2] > \
+                p_here[head].max() - 1e-3  # float16 cache: only a near-tie may flip
     m = pixel.mask_at(analysis, loc)
     channel = m["top"][0][0]
     assert m["top"][0][1] == pytest.approx(float(analysis.mask[channel, loc.feat[0], loc.feat[1]]))
