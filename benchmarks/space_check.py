@@ -96,12 +96,15 @@ def _is_binary(path: Path) -> bool:
     return False
 
 
-def lfs_problems(repo: Path, files: list[str]) -> list[str]:
-    """Binary files (or files over 10 MB) that no `.gitattributes` rule sends through Git LFS."""
+def lfs_problems(repo: Path, files: list[str], content: Path | None = None) -> list[str]:
+    """Binary files (or files over 10 MB) that no `.gitattributes` rule of `repo` sends through Git LFS; file
+    contents are read under `content` (default: the repository's work tree)."""
+    content = content or repo
     out = subprocess.run(["git", "check-attr", "filter", "--stdin", "-z"], cwd=repo, check=True, capture_output=True,
                          input="\0".join(files).encode()).stdout.decode().split("\0")
     via_lfs = {out[i] for i in range(0, len(out) - 2, 3) if out[i + 2] == "lfs"}
-    return [f for f in files if f not in via_lfs and (_is_binary(repo / f) or (repo / f).stat().st_size > 10 << 20)]
+    return [f for f in files if f not in via_lfs
+            and (_is_binary(content / f) or (content / f).stat().st_size > 10 << 20)]
 
 
 def front_matter(readme: Path) -> dict[str, str]:
@@ -135,12 +138,11 @@ def config_problems(space: Path) -> list[str]:
 
 def assemble(dest: Path, repo: Path = ROOT) -> dict[str, Any]:
     files = space_files(repo)
-    for name in files:
-        target = dest / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(repo / name, target)
+    # the staged content (what a commit and push deliver), not whatever the work tree holds right now
+    subprocess.run(["git", "checkout-index", "-f", f"--prefix={dest.resolve()}/", "--stdin", "-z"], cwd=repo,
+                   check=True, input="\0".join(files).encode())
     size = sum((dest / f).stat().st_size for f in files)
-    return {"files": len(files), "megabytes": round(size / 2**20, 1), "lfs_missing": lfs_problems(repo, files),
+    return {"files": len(files), "megabytes": round(size / 2**20, 1), "lfs_missing": lfs_problems(repo, files, dest),
             "config_problems": config_problems(dest), "top_level": sorted({f.split("/")[0] for f in files})}
 
 
