@@ -211,7 +211,7 @@ def start_and_analyze(space: Path, venv: Path, work: Path, *, standin: Path | No
         client = Client(url, verbose=False, download_files=False)
         result = client.predict(handle_file(str(space / EXAMPLE)), api_name="/analyze")
         out["first_analysis_s"] = round(time.perf_counter() - t0, 2)
-        out["summary"] = str(result[1])[:120]
+        out["summary"] = str(result[0])[:120]
         t1 = time.perf_counter()
         client.predict(handle_file(str(space / EXAMPLE.replace("08101", "07959"))), api_name="/analyze")
         out["second_analysis_s"] = round(time.perf_counter() - t1, 2)
