@@ -73,7 +73,9 @@ class Bench:
         self.model = GALDNet(GALDConfig.from_dict({**cfg["model"], "num_classes": NUM_CLASSES})).to(
             device, memory_format=fmt).train()
         o, lc = cfg["optim"], cfg["loss"]
-        self.optimizer = make_optimizer(self.model, o["lr"], o["momentum"], o["weight_decay"])
+        self.optimizer = make_optimizer(self.model, o["lr"], o["momentum"], o["weight_decay"],
+                                        no_decay_depthwise=o["no_decay_depthwise"],
+                                        backbone_lr_mult=o["backbone_lr_mult"])  # the parameter groups gald.train uses
         self.criterion = GALDLoss(lc["ohem"], lc["thresh"], lc["min_kept_ratio"], lc["aux_weight"])
 
     def prepare(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
