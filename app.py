@@ -12,24 +12,9 @@ import os
 import sys
 from pathlib import Path
 
+from app.memory import limit_malloc_arenas  # only ctypes: cheap, and must run before the heavy imports
+
 DEFAULT_CHECKPOINT = "checkpoints/galdnet_lite0_camvid"
-MALLOC_ARENAS = 2
-
-
-def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
-    """Cap glibc's malloc arenas (unless MALLOC_ARENA_MAX is set). Gradio runs each request on a worker
-    thread and glibc gives busy threads their own arenas, which grow and are rarely returned: measured over
-    400 sequential analyses, resident memory rose 10.5 MB / 100 requests with the default and 3.9 with 2
-    arenas (benchmarks/RESULTS.md). Returns whether the cap was applied."""
-    if os.environ.get("MALLOC_ARENA_MAX") or not sys.platform.startswith("linux"):
-        return False
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(-8, arenas))  # -8 = M_ARENA_MAX (malloc.h)
-    except (OSError, AttributeError):  # not glibc (musl, ...): nothing to cap
-        return False
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 from . import evaluate, train
+from .checkpoint import atomic_write_bytes
 from .head_protocol import ROWS
 
 CORE_ROWS = ("fcn", "ga", "ld", "gald")
@@ -62,9 +62,7 @@ def run_row(row: str, seed: int, *, config: str, runs: Path, out: Path, data: st
     result = {**flatten(evaluation), "row": row, "seed": seed, "iters": training.get("optim", {}).get("iters"),
               "train_seconds": round(train_s, 1), "config": ROWS[row], "protocol": "end_to_end",
               "evaluation": evaluation}
-    tmp = target.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=1) + "\n")
-    os.replace(tmp, target)  # a half-written JSON must not make the next call skip this row
+    atomic_write_bytes(target, (json.dumps(result, indent=1) + "\n").encode())  # a half-written JSON would be skipped
     return result
 
 

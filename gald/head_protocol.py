@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from .backbones import backbone_normalization, build_backbone
+from .checkpoint import atomic_write_bytes
 from .data import LARGE_CAMVID_CLASSES, SMALL_CAMVID_CLASSES, EvalTransform, build_dataset
 from .engine import make_optimizer, poly_lr_lambda
 from .losses import IGNORE_INDEX, GALDLoss
@@ -217,9 +218,7 @@ def main(argv: list[str] | None = None) -> int:
             result["protocol"] = {"name": "head", "backbone": f"{BACKBONE} (ImageNet, frozen)",
                                   "output_stride": OUTPUT_STRIDE, "train_variants": TRAIN_VARIANTS,
                                   "loss_stride": LOSS_STRIDE, "data": args.data}
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(result, indent=1) + "\n")
-            os.replace(tmp, path)
+            atomic_write_bytes(path, (json.dumps(result, indent=1) + "\n").encode())  # resume skips existing JSONs
             print(f"{row} seed {seed}: val mIoU {100 * result['miou']:.1f} ({result['train_seconds']:.0f} s)",
                   flush=True)
     return 0
