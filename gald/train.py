@@ -2,7 +2,9 @@
 
 Iteration-based SGD with poly LR, OHEM + aux loss, bf16 autocast on CUDA, DDP + SyncBN under torchrun.
 Writes to the run directory: `log.jsonl`, `last.{safetensors,json}`, `best.{safetensors,json}` (by val
-mIoU) and `snapshot-<step>/` (optimizer, schedule, RNG) for `--resume`. A NaN/inf loss stops the run
+mIoU) and `snapshot-<step>/` (optimizer, schedule, RNG) for `--resume`. With `optim.time_budget_s` the
+number of steps is fitted to a wall-clock budget (measured throughput, then a fixed poly schedule); with
+`data.val: null` there is no validation and `last` is the result. A NaN/inf loss stops the run
 without touching the saved checkpoints; Ctrl-C / SIGTERM saves a snapshot first.
 """
 
@@ -25,7 +27,7 @@ from .backbones import backbone_normalization
 from .checkpoint import save_checkpoint
 from .config_file import load_config
 from .data import LARGE_CAMVID_CLASSES, SMALL_CAMVID_CLASSES, EvalTransform, TrainTransform, build_dataset
-from .distributed import DistInfo, barrier, broadcast_flag, cleanup, init_distributed
+from .distributed import DistInfo, all_reduce_sum, barrier, broadcast_flag, cleanup, init_distributed
 from .engine import evaluate, make_optimizer, poly_lr_lambda, summarize_small_large, train_step
 from .losses import GALDLoss
 from .models import GALDConfig, GALDNet
@@ -94,8 +96,9 @@ class Trainer:
         train_tf = TrainTransform(tuple(dcfg["crop_size"]), tuple(dcfg["scale_range"]), mean=norm["mean"],
                                   std=norm["std"])
         self.train_set = build_dataset(dcfg["train"], dcfg["train_split"], train_tf)
-        self.val_set = build_dataset(dcfg["val"], dcfg["val_split"], EvalTransform(norm["mean"], norm["std"]))
-        if dcfg.get("val_limit"):
+        self.val_set = (build_dataset(dcfg["val"], dcfg["val_split"], EvalTransform(norm["mean"], norm["std"]))
+                        if dcfg["val"] else None)
+        if self.val_set is not None and dcfg.get("val_limit"):
             self.val_set = torch.utils.data.Subset(self.val_set, range(min(dcfg["val_limit"], len(self.val_set))))
         base = self.train_set
         self.class_names, self.palette = list(base.class_names), [list(c) for c in base.palette]
@@ -109,6 +112,8 @@ class Trainer:
         fmt = torch.channels_last if self.channels_last else torch.preserve_format
         model = model.to(self.device, memory_format=fmt)
         self.model: GALDNet = model
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed crop size: autotune each convolution once
         self.amp = bool(tcfg["amp"]) and self.device.type == "cuda"
         if ocfg["batch_size"] % dist_info.world_size:
             raise ValueError(f"optim.batch_size {ocfg['batch_size']} is not divisible by {dist_info.world_size} ranks")
@@ -116,8 +121,10 @@ class Trainer:
         self.optimizer = make_optimizer(model, ocfg["lr"], ocfg["momentum"], ocfg["weight_decay"],
                                         no_decay_depthwise=ocfg["no_decay_depthwise"],
                                         backbone_lr_mult=ocfg["backbone_lr_mult"])
+        # total_iters can change once, when a time budget is fitted; the schedule reads it at every step
+        self.total_iters, self.train_seconds, self.budget_fitted = int(ocfg["iters"]), 0.0, False
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, poly_lr_lambda(ocfg["iters"], ocfg["power"], ocfg["warmup_iters"]))
+            self.optimizer, lambda s: poly_lr_lambda(self.total_iters, ocfg["power"], ocfg["warmup_iters"])(s))
         lcfg = cfg["loss"]
         self.criterion = GALDLoss(lcfg["ohem"], lcfg["thresh"], lcfg["min_kept_ratio"], lcfg["aux_weight"])
         self.train_model = (DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda"
@@ -140,14 +147,18 @@ class Trainer:
         return {"class_names": self.class_names, "palette": self.palette,
                 "normalization": {"mean": list(self.train_set.transform.mean),
                                   "std": list(self.train_set.transform.std)},
-                "inference": {"scale": self.cfg["data"]["input_scale"]}, "training": {**self.cfg, "step": self.step},
+                "inference": {"scale": self.cfg["data"]["input_scale"]},
+                "training": {**self.cfg, "optim": {**self.cfg["optim"], "iters": self.total_iters},
+                             "step": self.step, "train_seconds": round(self.train_seconds, 1)},
                 "metrics": metrics or {}}
 
     def save_snapshot(self) -> None:
         if self.dist.is_main:
             write_snapshot(self.run_dir, self.step, {
                 "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(), "rng": rng_state(), "best_miou": self.best_miou})
+                "scheduler": self.scheduler.state_dict(), "rng": rng_state(), "best_miou": self.best_miou,
+                "total_iters": self.total_iters, "train_seconds": self.train_seconds,
+                "budget_fitted": self.budget_fitted})
             save_checkpoint(self.run_dir / "last", self.model, self.metadata())
         barrier(self.dist)
 
@@ -161,6 +172,9 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         set_rng_state(state["rng"])
         self.step, self.best_miou = step, float(state["best_miou"])
+        self.total_iters = int(state.get("total_iters", self.total_iters))
+        self.train_seconds = float(state.get("train_seconds", 0.0))
+        self.budget_fitted = bool(state.get("budget_fitted", False))
         self.log({"event": "resume", "from": str(snap)})
 
     def log(self, record: dict[str, Any]) -> None:
@@ -174,7 +188,9 @@ class Trainer:
                     self.tensorboard.add_scalar(f"{record.get('event', 'train')}/{k}", v, self.step)
 
     # --- loop --------------------------------------------------------------------------------------
-    def validate(self) -> float:
+    def validate(self) -> float | None:
+        if self.val_set is None:
+            return None
         dcfg = self.cfg["data"]
         sub = torch.utils.data.Subset(self.val_set, range(self.dist.rank, len(self.val_set), self.dist.world_size))
         # private generator: validating must not draw from the global RNG that training (dropout) uses
@@ -194,19 +210,40 @@ class Trainer:
         barrier(self.dist)
         return miou
 
+    def fit_budget(self, elapsed: float, steps_timed: int, seconds_timed: float) -> None:
+        """Set total_iters so that the run ends at the time budget, at the measured steps per second."""
+        budget = self.cfg["optim"]["time_budget_s"]
+        rate = steps_timed / max(seconds_timed, 1e-9)
+        total = self.step + max(int(rate * (budget - elapsed)), 1)
+        # every rank must stop at the same step: use the mean of their estimates
+        total = int(all_reduce_sum(torch.tensor([float(total)]), self.dist).item() / self.dist.world_size)
+        self.total_iters, self.budget_fitted = max(total, self.step + 1), True
+        self.log({"event": "budget", "total_iters": self.total_iters, "steps_per_s": rate,
+                  "elapsed_s": elapsed, "budget_s": budget})
+
     def fit(self, stop_after: int | None = None) -> None:
         ocfg, tcfg, dcfg = self.cfg["optim"], self.cfg["train"], self.cfg["data"]
-        total = ocfg["iters"]
+        budget = ocfg["time_budget_s"]
         per_epoch = self.sampler.batches_per_epoch
-        bar = progress(total=total, initial=self.step, desc=self.cfg["name"], unit="step",
+        bar = progress(total=self.total_iters, initial=self.step, desc=self.cfg["name"], unit="step",
                        enabled=self.progress and self.dist.is_main, mininterval=2.0, interval=60.0)
         self.model.train()
         t_last, n_last = time.time(), 0
-        while self.step < total:
+        session_start, seconds_before, session_steps = time.time(), self.train_seconds, 0
+        # throughput is timed from the 10th step of this session (the first ones pay for cuDNN autotuning
+        # and worker start-up) and the budget fitted after 40 timed steps, then refitted at a quarter and a
+        # half of the budget, when the loaders and the machine have settled; after that the schedule is fixed.
+        # Short budgets fit after 5 timed steps once a tenth of the budget has passed.
+        timer: tuple[int, float] | None = None
+        refits = [0.25, 0.5]
+        # one loader for the whole run: its persistent workers start once, not at every epoch (on a GPU a
+        # CamVid epoch is a few seconds, and restarting workers each time cost as much); the sampler is
+        # iterated afresh in this process at every epoch, so its position still decides the batches
+        self.sampler.set_position(*divmod(self.step, per_epoch))
+        loader = make_loader(self.train_set, self.sampler, self.batch, dcfg["workers"], self.device)
+        while self.step < self.total_iters:
             epoch, start = divmod(self.step, per_epoch)
             self.sampler.set_position(epoch, start)
-            loader = make_loader(self.train_set, self.sampler, self.batch,
-                                 dcfg["workers"], self.device)
             for images, labels in loader:
                 images = images.to(self.device, non_blocking=True)
                 if self.channels_last:
@@ -220,19 +257,38 @@ class Trainer:
                                         "(resume with --resume, perhaps with a lower optim.lr).")
                 self.scheduler.step()
                 self.step += 1
+                session_steps += 1
+                now = time.time()
+                self.train_seconds = seconds_before + now - session_start
+                if budget:
+                    if session_steps == 10:
+                        timer = (self.step, now)
+                    timed = (self.step - timer[0], now - timer[1]) if timer else (0, 0.0)
+                    measured = timed[0] >= 40 or (timed[0] >= 5 and self.train_seconds >= 0.1 * budget)
+                    if measured and (not self.budget_fitted
+                                           or (refits and self.train_seconds >= refits[0] * budget)):
+                        while refits and self.train_seconds >= refits[0] * budget:
+                            refits.pop(0)
+                        self.fit_budget(self.train_seconds, *timed)
+                        bar.total = self.total_iters
+                total = self.total_iters
                 n_last += images.shape[0] * self.dist.world_size
                 bar.update(1)
                 if self.step % tcfg["log_every"] == 0 or self.step == total:
-                    rate = n_last / max(time.time() - t_last, 1e-9)
+                    rate = n_last / max(now - t_last, 1e-9)
                     lr = self.optimizer.param_groups[0]["lr"]
                     bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.2e}", img_s=f"{rate:.1f}")
                     self.log({"event": "train", "lr": lr, "img_s": rate, "epoch": epoch,
                               **{k: v.item() for k, v in parts.items()}})
                     t_last, n_last = time.time(), 0
-                done = self.step >= total or (stop_after is not None and self.step >= stop_after)
+                # a budget is a promise: if the machine slows down after the last fit, stop at 115 %
+                over = bool(budget) and broadcast_flag(self.train_seconds > 1.15 * budget, self.dist)
+                if over:
+                    self.log({"event": "budget_exceeded", "total_iters": total, "elapsed_s": self.train_seconds})
+                done = over or self.step >= total or (stop_after is not None and self.step >= stop_after)
                 stop = broadcast_flag(self.stop_requested, self.dist)
                 # validate first, so that a snapshot taken at the same step holds the updated best mIoU
-                if self.step % tcfg["eval_every"] == 0 or self.step == total:
+                if tcfg["eval_every"] and (self.step % tcfg["eval_every"] == 0 or self.step == total):
                     self.validate()
                 if self.step % tcfg["save_every"] == 0 or done or stop:
                     self.save_snapshot()
@@ -285,7 +341,8 @@ def main(argv: list[str] | None = None) -> int:
         for signum, handler in previous_handlers.items():
             signal.signal(signum, handler)
     if dist_info.is_main:
-        print(f"done: {trainer.step} steps, best val mIoU {trainer.best_miou:.4f}; checkpoints in {run_dir}")
+        best = f"best val mIoU {trainer.best_miou:.4f}" if trainer.val_set is not None else "no validation set"
+        print(f"done: {trainer.step} steps in {trainer.train_seconds:.0f} s, {best}; checkpoints in {run_dir}")
     cleanup(dist_info)
     return 0
 

@@ -78,3 +78,24 @@ def test_nan_loss_stops_with_exit_code_3_and_keeps_the_last_checkpoint(tiny_conf
 def test_missing_snapshot_on_resume_is_an_error(tiny_config, tmp_path, tools):
     with pytest.raises(FileNotFoundError, match="no snapshot"):
         gald.train.main(tools.train_args(tiny_config, tmp_path / "empty", "--resume", "--set", "optim.iters=2"))
+
+
+def test_time_budget_fits_the_schedule_and_no_val_trains_without_validation(tiny_config, tmp_path, tools, one_thread):
+    out = tmp_path / "budget"
+    budget = 8.0
+    rc = gald.train.main(tools.train_args(tiny_config, out, "--set", "optim.iters=100000", "--set",
+                                          f"optim.time_budget_s={budget}", "--set", "data.val=null",
+                                          "--set", "train.save_every=100000"))
+    assert rc == 0
+    log = tools.read_log(out)
+    fits = [r for r in log if r["event"] == "budget"]
+    assert fits and fits[0]["step"] >= 15 and fits[0]["budget_s"] == budget
+    total = fits[-1]["total_iters"]
+    assert fits[0]["step"] < total < 100000
+    train = [r for r in log if r["event"] == "train"]
+    # the run ends at the fitted step (or at the 115 % safety stop), with the lr decayed to ~0
+    assert train[-1]["step"] == total or any(r["event"] == "budget_exceeded" for r in log)
+    assert train[-1]["lr"] < 0.1 * max(r["lr"] for r in train)
+    model, meta = load_checkpoint(out / "last")
+    assert meta["training"]["optim"]["iters"] == total and 0.5 * budget < meta["training"]["train_seconds"] < 2 * budget
+    assert not any(r["event"] == "val" for r in log) and not (out / "best.json").exists()
