@@ -14,7 +14,7 @@ from pathlib import Path
 
 from app.memory import limit_malloc_arenas  # only ctypes: cheap, and must run before the heavy imports
 
-DEFAULT_CHECKPOINT = "checkpoints/galdnet_lite0_camvid"
+DEFAULT_CHECKPOINT = "checkpoints/galdnet_lite2_camvid"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,7 +40,7 @@ except ImportError:  # everywhere else a no-op
         return fn if fn is not None else (lambda f: f)
 
 
-DEFAULT_CHECKPOINT = "checkpoints/galdnet_lite0_camvid"
+DEFAULT_CHECKPOINT = "checkpoints/galdnet_lite2_camvid"
 HEADS = ("fcn", "ga", "gald")  # Fig. 5 (b)-(d)
 HEAD_LOGITS = {"fcn": "logits_fcn", "ga": "logits_ga", "gald": "logits_gald"}
 HEAD_TITLES = {"fcn": "FCN", "ga": "GA", "gald": "GALD"}

@@ -50,7 +50,7 @@ def random_checkpoint(folder: Path) -> Path:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--checkpoint", default=os.environ.get("GALD_CHECKPOINT", "checkpoints/galdnet_lite0_camvid"))
+    ap.add_argument("--checkpoint", default=os.environ.get("GALD_CHECKPOINT", "checkpoints/galdnet_lite2_camvid"))
     ap.add_argument("--image", default=str(ROOT / "app/examples/camvid_0016E5_08101.png"))
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--no-server", action="store_true", help="skip the end-to-end gradio_client timings")

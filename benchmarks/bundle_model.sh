@@ -2,7 +2,8 @@
 # Turn a finished training run into the bundled checkpoint and every JSON the model card reads.
 #   bash benchmarks/bundle_model.sh RUN_DIR NAME [OUTPUT_STRIDE]
 #   bash benchmarks/bundle_model.sh /work/runs/camvid_lite0_gald_cpu galdnet_lite0_camvid 8
-# Exports RUN_DIR/best (selected on val by the trainer) with fp16 storage and the run's learning curve,
+#   LOG=run.log.jsonl PARENT=phase1_ckpt bash benchmarks/bundle_model.sh EXPORTED_CKPT NAME   # a continued run
+# Exports RUN_DIR/best (selected on val by the trainer; else RUN_DIR/last, else RUN_DIR itself as a checkpoint) with fp16 storage and the run's learning curve,
 # optionally rebuilt at another output stride (same weights), then evaluates it on CamVid val at the labels'
 # full resolution and measures the LD mask statistics and what the GA aggregates. Prints the model card.
 set -euo pipefail
@@ -14,7 +15,16 @@ DATA=${DATA:-camvid:../shared/data/camvid}
 CK=checkpoints/$NAME
 os_args=()
 [ -n "$OS" ] && os_args=(--output-stride "$OS")
-.venv/bin/python -m gald.export "$RUN/best" "$CK" --fp16 --log "$RUN/log.jsonl" "${os_args[@]}"
+# the source: RUN/best (selected on val), else RUN/last (a run without validation), else RUN as a checkpoint
+SRC=$RUN/best
+[ -f "$SRC.json" ] || SRC=$RUN/last
+[ -f "$SRC.json" ] || SRC=$RUN
+LOG=${LOG:-$RUN/log.jsonl}
+log_args=()
+[ -f "$LOG" ] && log_args=(--log "$LOG")
+parent_args=()
+[ -n "${PARENT:-}" ] && parent_args=(--parent "$PARENT")
+.venv/bin/python -m gald.export "$SRC" "$CK" --fp16 "${log_args[@]}" "${parent_args[@]}" "${os_args[@]}"
 .venv/bin/python -m gald.evaluate --checkpoint "$CK" --data "$DATA" --split val --json "$CK.eval.json" --no-progress
 .venv/bin/python -m benchmarks.mask_vs_segment --checkpoint "$CK" --data "$DATA" --json "$CK.mask.json"
 .venv/bin/python -m benchmarks.ga_reach --checkpoint "$CK" --data "$DATA" --json "$CK.ga_reach.json"

@@ -1,6 +1,6 @@
 """What does the GA module really aggregate? Perturb a far-away image region, measure F_GA at fixed pixels.
 
-    .venv/bin/python -m benchmarks.ga_reach [--checkpoint checkpoints/galdnet_lite0_camvid]
+    .venv/bin/python -m benchmarks.ga_reach [--checkpoint checkpoints/galdnet_lite2_camvid]
         [--data camvid:../shared/data/camvid] [--split val] [--limit 20] [--json benchmarks/ga_reach.json]
 
 For each image, the right half (columns >= W/2) is replaced by the right half of another image of the split;
@@ -144,7 +144,7 @@ def table(result: dict[str, Any]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--checkpoint", default="checkpoints/galdnet_lite0_camvid")
+    ap.add_argument("--checkpoint", default="checkpoints/galdnet_lite2_camvid")
     ap.add_argument("--data", default="camvid:../shared/data/camvid")
     ap.add_argument("--split", default="val")
     ap.add_argument("--limit", type=int, default=20)

@@ -2,7 +2,7 @@
 patterns and low on small ones. Measured on a checkpoint over a dataset split, as the app's Masks tab
 does per image.
 
-    .venv/bin/python -m benchmarks.mask_vs_segment [--checkpoint checkpoints/galdnet_lite0_camvid] [--json OUT]
+    .venv/bin/python -m benchmarks.mask_vs_segment [--checkpoint checkpoints/galdnet_lite2_camvid] [--json OUT]
                                                    [--data camvid:../shared/data/camvid] [--split val]
 
 For every image: the mean of M over channels (at feature resolution, as in the app), the predicted
@@ -31,7 +31,7 @@ def main() -> None:
     from gald.data import build_dataset
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--checkpoint", default="checkpoints/galdnet_lite0_camvid")
+    ap.add_argument("--checkpoint", default="checkpoints/galdnet_lite2_camvid")
     ap.add_argument("--data", default="camvid:../shared/data/camvid")
     ap.add_argument("--split", default="val")
     ap.add_argument("--limit", type=int, help="only the first N images")

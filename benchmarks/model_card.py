@@ -1,6 +1,6 @@
 """Print the model card's tables (markdown) from a checkpoint's evaluation JSON and metadata.
 
-    .venv/bin/python -m benchmarks.model_card [--checkpoint checkpoints/galdnet_lite0_camvid]
+    .venv/bin/python -m benchmarks.model_card [--checkpoint checkpoints/galdnet_lite2_camvid]
 
 Reads `CKPT.eval.json` (written by `python -m gald.evaluate ... --json CKPT.eval.json`), `CKPT.json`
 (its recipe and `learning_curve`, written by `python -m gald.export --log`) and, when present,
@@ -76,7 +76,10 @@ def recipe_lines(meta: dict[str, Any]) -> str:
         return ""
     ga = cfg.get("ga", "?") + (f" {cfg['ga_kwargs']}" if cfg.get("ga_kwargs") else "")
     trained_os = meta.get("trained_output_stride", cfg.get("output_stride"))
-    init = tr.get("pretrained_backbone") or "none (from scratch)"
+    root = meta
+    while root.get("parent"):  # a continued run: the ImageNet initialisation is the first phase's
+        root = root["parent"]
+    init = (root.get("training") or {}).get("pretrained_backbone") or "none (from scratch)"
     norm = meta.get("normalization") or {}
     lines = [f"- backbone: {cfg.get('backbone')}, ImageNet initialisation: {init}; output stride {trained_os} in "
              f"training, {cfg.get('output_stride')} at inference",
@@ -98,6 +101,39 @@ def recipe_lines(meta: dict[str, Any]) -> str:
         lines.append(f"- training wall time: {chosen['wall_s'] / 60:.0f} min to the selected step {chosen['step']}, "
                      f"{val[-1]['wall_s'] / 60:.0f} min to the last validation (step {val[-1]['step']}); validation "
                      "included, gaps between sessions excluded")
+    return "\n".join(lines)
+
+
+def _phase(meta: dict[str, Any]) -> str:
+    tr = meta.get("training") or {}
+    o, d = tr.get("optim") or {}, tr.get("data") or {}
+    train = (meta.get("learning_curve") or {}).get("train") or []
+    wall = f", {train[-1]['wall_s'] / 60:.1f} min" if train and "wall_s" in train[-1] else ""
+    if tr.get("init_checkpoint"):
+        start = f"the previous phase ({Path(tr['init_checkpoint']).name})"
+    elif tr.get("pretrained_backbone"):
+        start = f"ImageNet weights ({Path(str(tr['pretrained_backbone'])).name})"
+    else:
+        start = "scratch"
+    budget = f" (time budget {o['time_budget_s']} s)" if o.get("time_budget_s") else ""
+    val = meta.get("val_miou")
+    val = (f"; val mIoU after it: GALD {_pct(val.get('gald'))}, GA probe {_pct(val.get('ga'))}, FCN probe "
+           f"{_pct(val.get('fcn'))}" if val else "")
+    return (f"from {start}: {tr.get('step')} steps{budget}{wall}, batch {o.get('batch_size')}, crop "
+            f"{d.get('crop_size')}, lr {o.get('lr')}, warm-up {o.get('warmup_iters')}{val}")
+
+
+def history_lines(meta: dict[str, Any]) -> str:
+    """One line per training phase when the run started from an earlier checkpoint (`gald.export --parent`)."""
+    phases, node = [], meta
+    while node.get("parent"):
+        node = node["parent"]
+        phases.append(node)
+    if not phases:
+        return ""
+    lines = ["Training phases (each a new poly schedule started from the previous phase's last weights):"]
+    for i, ph in enumerate([*reversed(phases), meta], 1):
+        lines.append(f"{i}. {_phase(ph)}")
     return "\n".join(lines)
 
 
@@ -137,7 +173,7 @@ def card(ck: Path) -> str:
     """The whole generated part of the model card, as markdown."""
     ev = json.loads(ck.with_name(ck.name + ".eval.json").read_text())
     meta = json.loads(ck.with_name(ck.name + ".json").read_text())
-    parts = [recipe_lines(meta),
+    parts = [recipe_lines(meta), history_lines(meta),
              f"Evaluation: {ev.get('num_images')} {ev.get('split')} images at the labels' full resolution, single "
              "scale, no flip.", per_class_table(ev), boundary_table(ev), curve_table(meta),
              mask_lines(_optional_json(ck.with_name(ck.name + ".mask.json"))),
@@ -147,7 +183,7 @@ def card(ck: Path) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--checkpoint", default="checkpoints/galdnet_lite0_camvid", type=Path)
+    ap.add_argument("--checkpoint", default="checkpoints/galdnet_lite2_camvid", type=Path)
     args = ap.parse_args()
     ck = args.checkpoint.with_suffix("") if args.checkpoint.suffix in (".json", ".safetensors") else args.checkpoint
     print(card(ck))

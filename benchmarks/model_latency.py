@@ -1,7 +1,7 @@
 """CPU forward latency of GALDNet at 1x3x360x480, and the share of latency and FLOPs spent in GA and LD.
 
     python -m benchmarks.model_latency [--backbones resnet18,resnet50] [--runs 10] [--threads 2]
-    python -m benchmarks.model_latency --checkpoint checkpoints/galdnet_lite0_camvid   # the bundled model
+    python -m benchmarks.model_latency --checkpoint checkpoints/galdnet_lite2_camvid   # the bundled model
 
 The paper presents LD as a light add-on to GA; this prints how light it is here. Module times come
 from forward pre/post hooks (wall time inside each module, so LD's time includes its sigmoid, upsampling

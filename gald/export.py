@@ -1,4 +1,4 @@
-"""`python -m gald.export SRC DST [--fp16] [--log RUN/log.jsonl]`: copy a trained checkpoint for distribution.
+"""`python -m gald.export SRC DST [--fp16] [--log RUN/log.jsonl] [--parent CKPT]`: copy a trained checkpoint.
 
 Used to turn a run's `best` checkpoint into a bundled checkpoint (`checkpoints/galdnet_lite0_camvid`): the model is
 rebuilt from SRC's metadata (nothing unpickled), written again with `save_checkpoint` (atomic), optionally
@@ -18,10 +18,11 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from .checkpoint import CheckpointError, checkpoint_paths, load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, checkpoint_paths, load_checkpoint, read_metadata, save_checkpoint
 from .models import GALDConfig, GALDNet
 
 VAL_KEYS = ("gald_miou", "ga_miou", "fcn_miou", "boundary_iou_5")
@@ -61,10 +62,24 @@ def learning_curve(log_path: str | Path) -> dict[str, list[dict[str, float]]]:
     return {"train": [train[k] for k in sorted(train)], "val": [val[k] for k in sorted(val)]}
 
 
+def parent_record(parent: str | Path) -> dict[str, Any]:
+    """What a model card needs of the run a checkpoint was started from (`init_checkpoint`): its recipe, its
+    learning curve, its own parent, and its val mIoU when an `<parent>.eval.json` lies beside it."""
+    meta = read_metadata(parent)
+    record = {"source": str(parent), **{k: meta[k] for k in ("training", "learning_curve", "parent") if k in meta}}
+    eval_path = checkpoint_paths(parent)[1].with_suffix(".eval.json")
+    if eval_path.is_file():
+        heads = json.loads(eval_path.read_text()).get("heads", {})
+        record["val_miou"] = {h: r["miou"] for h, r in heads.items() if "miou" in r}
+    return record
+
+
 def export_checkpoint(src: str | Path, dst: str | Path, *, fp16: bool = False,
-                      log: str | Path | None = None, output_stride: int | None = None) -> tuple[Path, Path]:
+                      log: str | Path | None = None, output_stride: int | None = None,
+                      parent: str | Path | None = None) -> tuple[Path, Path]:
     """Re-save SRC as DST (fp16 storage if asked, learning curve from `log`, rebuilt at another output stride
-    if asked). Returns (weights, metadata) paths."""
+    if asked, with the record of the checkpoint its training started from if `parent`). Returns (weights,
+    metadata) paths."""
     model, meta = load_checkpoint(src)
     meta = dict(meta)
     if output_stride is not None and output_stride != model.config.output_stride:
@@ -78,6 +93,8 @@ def export_checkpoint(src: str | Path, dst: str | Path, *, fp16: bool = False,
     meta["export"] = {"source": str(src), "date": _dt.datetime.now().isoformat(timespec="seconds")}
     if log is not None:
         meta["learning_curve"] = learning_curve(log)
+    if parent is not None:
+        meta["parent"] = parent_record(parent)
     return save_checkpoint(dst, model, meta, dtype=torch.float16 if fp16 else torch.float32)
 
 
@@ -89,13 +106,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--log", type=Path, help="the run's log.jsonl: store its learning curve in the metadata")
     p.add_argument("--output-stride", type=int, choices=(8, 16, 32),
                    help="rebuild at this output stride (same weights), e.g. 8 for a model trained at 16")
+    p.add_argument("--parent", help="the checkpoint this run started from (its init_checkpoint): its recipe, "
+                   "learning curve and val mIoU are kept in the metadata for the model card")
     args = p.parse_args(argv)
     if checkpoint_paths(args.src) == checkpoint_paths(args.dst):
         print("error: SRC and DST are the same checkpoint", file=sys.stderr)
         return 2
     try:
         weights, meta = export_checkpoint(args.src, args.dst, fp16=args.fp16, log=args.log,
-                                          output_stride=args.output_stride)
+                                          output_stride=args.output_stride, parent=args.parent)
     except (CheckpointError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,6 +1,6 @@
 """The paper's Figures 4 and 5 for your own images, as PNG and vector PDF (matplotlib).
 
-    python -m gald.figures --checkpoint checkpoints/galdnet_lite0_camvid IMAGE [IMAGE ...] --out figures/
+    python -m gald.figures --checkpoint checkpoints/galdnet_lite2_camvid IMAGE [IMAGE ...] --out figures/
 
 Figure 5: image | FCN | GA | GALD | ground truth (when `<stem>_label.png` lies beside the image, or with
 `--label IMAGE=LABEL`), with zoomed insets on the window where the GA and GALD heads disagree most (small
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m gald.figures", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", default="checkpoints/galdnet_lite0_camvid")
+    p.add_argument("--checkpoint", default="checkpoints/galdnet_lite2_camvid")
     p.add_argument("images", nargs="+", type=Path)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--label", action="append", default=[], metavar="IMAGE=LABEL",

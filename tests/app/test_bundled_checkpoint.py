@@ -1,7 +1,9 @@
 """The bundled CamVid checkpoints: load offline, are what their metadata and evaluation JSON say, and segment.
 
-`galdnet_lite0_camvid` is the default (ImageNet EfficientNet-Lite0, trained by gald.train on CamVid train);
-`galdnet_r18_camvid` (ResNet-18 from scratch) stays as a documented second choice.
+`galdnet_lite2_camvid` is the default (ImageNet EfficientNet-Lite2, trained by gald.train on CamVid train on a
+lent GPU in two phases, without validation during training: its result is the last weights);
+`galdnet_lite0_camvid` (EfficientNet-Lite0, trained on this CPU, selected on val) and `galdnet_r18_camvid`
+(ResNet-18 from scratch) stay as documented second choices.
 """
 
 from __future__ import annotations
@@ -20,13 +22,21 @@ from app.inference import DEFAULT_CHECKPOINT, Predictor
 ROOT = Path(__file__).resolve().parents[2]
 CHECKPOINTS = ROOT / "checkpoints"
 BUNDLED = {  # name -> (backbone, GA kwargs, ImageNet initialisation, least val mIoU of the GALD head)
+    "galdnet_lite2_camvid": ("efficientnet_lite2", {"structure": "official"}, "efficientnet_lite2.safetensors", 0.65),
     "galdnet_lite0_camvid": ("efficientnet_lite0", {"structure": "official"}, "imagenet", 0.55),
     "galdnet_r18_camvid": ("resnet18", {}, None, 0.50),
 }
 
 
-def test_default_is_the_lite0_model_and_weights_fit_the_limit():
-    assert Path(DEFAULT_CHECKPOINT).name == "galdnet_lite0_camvid"
+def _root_training(meta: dict) -> dict:
+    """The first phase's training record (a continued run keeps its parents in `parent`)."""
+    while meta.get("parent"):
+        meta = meta["parent"]
+    return meta["training"]
+
+
+def test_default_is_the_lite2_model_and_weights_fit_the_limit():
+    assert Path(DEFAULT_CHECKPOINT).name == "galdnet_lite2_camvid"
     total = sum(p.stat().st_size for p in CHECKPOINTS.rglob("*.safetensors"))
     assert total <= 60 * 2**20  # the issue's limit for all weights in the repository
 
@@ -39,13 +49,18 @@ def test_bundled_checkpoint_files_and_metadata(name):
     assert meta["class_names"] == CAMVID_CLASSES and meta["storage_dtype"] == "float16"
     cfg = meta["config"]
     assert (cfg["backbone"], cfg["ga"], cfg["ga_kwargs"], cfg["arrangement"]) == (backbone, "cgnl", ga_kwargs, "gald")
-    assert cfg["aux"] and cfg["probes"] and meta["training"]["pretrained_backbone"] == init
-    curve = meta["learning_curve"]["val"]
-    best = max(curve, key=lambda r: r["gald_miou"])
-    assert best["step"] == meta["training"]["step"]  # the exported weights are the run's best validation
+    root_init = _root_training(meta)["pretrained_backbone"]
+    assert cfg["aux"] and cfg["probes"] and (root_init == init or Path(str(root_init)).name == init)
     ev = json.loads(ck.with_name(name + ".eval.json").read_text())
     assert ev["num_images"] == 101 and ev["split"] == "val"
     assert ev["heads"]["gald"]["miou"] >= least
+    curve = meta["learning_curve"]["val"]
+    if not curve:  # trained without validation: the last weights, and nothing chosen on val
+        assert meta["training"]["data"]["val"] is None and meta["training"]["step"] == meta["training"]["optim"]["iters"]
+        assert not meta["metrics"] and meta["learning_curve"]["train"][-1]["step"] == meta["training"]["step"]
+        return
+    best = max(curve, key=lambda r: r["gald_miou"])
+    assert best["step"] == meta["training"]["step"]  # the exported weights are the run's best validation
     same_network = meta.get("trained_output_stride", cfg["output_stride"]) == cfg["output_stride"]
     for head in ("gald", "ga", "fcn"):
         if same_network:  # the evaluation JSON (fp16 weights) agrees with the trainer's number (fp32)

@@ -172,3 +172,25 @@ def test_export_at_another_output_stride_keeps_the_weights(tmp_path):
     x = torch.randn(1, 3, 64, 64)
     assert gald.stage_outputs(loaded, x)["F"].shape[-2:] == (8, 8)
     assert gald.stage_outputs(src, x)["F"].shape[-2:] == (4, 4)
+
+
+def test_export_keeps_the_parent_phase_for_the_model_card(tmp_path, model):
+    from benchmarks.model_card import history_lines
+    from gald.export import export_checkpoint
+
+    phase1 = {**META, "training": {"pretrained_backbone": "imagenet", "step": 100,
+                                   "optim": {"batch_size": 16, "lr": 0.02, "warmup_iters": 10, "time_budget_s": 60},
+                                   "data": {"crop_size": [64, 64]}}}
+    gald.save_checkpoint(tmp_path / "phase1", model, phase1)
+    (tmp_path / "phase1.eval.json").write_text(json.dumps({"heads": {"gald": {"miou": 0.5}, "ga": {"miou": 0.4},
+                                                                     "fcn": {"miou": 0.45}}}))
+    phase2 = {**META, "training": {"init_checkpoint": str(tmp_path / "phase1"), "step": 50,
+                                   "optim": {"batch_size": 16, "lr": 0.01, "warmup_iters": 5}, "data": {}}}
+    gald.save_checkpoint(tmp_path / "phase2", model, phase2)
+    export_checkpoint(tmp_path / "phase2", tmp_path / "dst", parent=tmp_path / "phase1")
+    meta = gald.read_metadata(tmp_path / "dst")
+    parent = meta["parent"]
+    assert parent["training"]["step"] == 100 and parent["val_miou"] == {"gald": 0.5, "ga": 0.4, "fcn": 0.45}
+    lines = history_lines(meta).splitlines()
+    assert lines[1].startswith("1. from ImageNet weights (imagenet): 100 steps (time budget 60 s)")
+    assert "GALD 50.0" in lines[1] and lines[2].startswith("2. from the previous phase (phase1): 50 steps")

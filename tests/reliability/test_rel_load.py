@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import reliability_cases as rc
 
-BUNDLED = Path(__file__).resolve().parents[2] / "checkpoints" / "galdnet_lite0_camvid"
+BUNDLED = Path(__file__).resolve().parents[2] / "checkpoints" / "galdnet_lite2_camvid"
 
 
 @pytest.mark.slow
