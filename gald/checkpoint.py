@@ -120,6 +120,15 @@ def load_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"could not read {weights_path}: {exc}") from exc
 
 
+def state_dict_mismatch(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor]
+                        ) -> tuple[list[str], list[str], list[str]]:
+    """(missing keys, unexpected keys, shape mismatches) of `state` against a model's own state dict."""
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    shapes = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+              for k in sorted(own.keys() & state.keys()) if own[k].shape != state[k].shape]
+    return missing, unexpected, shapes
+
+
 def load_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device = "cpu"
                     ) -> tuple[GALDNet, dict[str, Any]]:
     """Rebuild the model from metadata alone and load its weights strictly. Returns (model in eval mode, metadata)."""
@@ -135,9 +144,7 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device
     state = load_weights(path)
     model = GALDNet(config)
     own = model.state_dict()
-    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
-    mismatched = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-                  for k in own.keys() & state.keys() if own[k].shape != state[k].shape]
+    missing, unexpected, mismatched = state_dict_mismatch(own, state)
     if missing or unexpected or mismatched:
         classifier = own["head.4.weight"].shape[0]
         hint = ""

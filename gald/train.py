@@ -24,7 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from .backbones import backbone_normalization
-from .checkpoint import CheckpointError, load_weights, save_checkpoint
+from .checkpoint import CheckpointError, load_weights, save_checkpoint, state_dict_mismatch
 from .config_file import load_config
 from .data import LARGE_CAMVID_CLASSES, SMALL_CAMVID_CLASSES, EvalTransform, TrainTransform, build_dataset
 from .distributed import DistInfo, all_reduce_sum, barrier, broadcast_flag, cleanup, init_distributed
@@ -52,9 +52,7 @@ def init_from_checkpoint(model: GALDNet, path: str) -> None:
     of another architecture or class count fails here, naming what differs, rather than half-loading."""
     state = load_weights(path)
     own = model.state_dict()
-    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
-    shapes = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-              for k in own.keys() & state.keys() if own[k].shape != state[k].shape]
+    missing, unexpected, shapes = state_dict_mismatch(own, state)
     if missing or unexpected or shapes:
         raise CheckpointError(f"init_checkpoint {path} does not match the configured model: missing {missing[:10]}; "
                               f"unexpected {unexpected[:10]}; shapes {shapes[:10]}")
