@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from gald import ablation_stats
+from gald.export import phased_learning_curve
 
 from . import plots
 from .inference import Predictor
@@ -73,7 +74,9 @@ def dashboard_values(pred: Predictor) -> tuple[Any, ...]:
         abl_table, abl_plot = table(["ablation"], []), None
         where = display_path(path.parent / "ablations") if path else "checkpoints/ablations"
         note += f" No ablation JSONs in `{where}`."
-    learning = plots.learning_curve(pred.meta.get("learning_curve"))
+    final_val = {h: r["miou"] for h, r in ev["heads"].items() if "miou" in r} if ev and "heads" in ev else None
+    learning = (plots.learning_curve(phased_learning_curve(pred.meta, final_val))
+                if pred.meta.get("learning_curve") else None)
     has_abl = bool(ablations) or bool(seeded)
     return (note, iou, sl, curves, errors, learning, abl_table, abl_plot, ev is not None or learning is not None,
             has_abl)

@@ -247,7 +247,10 @@ def learning_curve(curve: dict[str, Any] | None) -> go.Figure | None:
             fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[round(100 * p[1], 2) for p in pts],
                                      mode="lines+markers", name=f"{HEAD_NAMES[h]} val mIoU", yaxis="y2",
                                      line=dict(color=HEAD_COLOURS[h], width=2.5)))
-    _layout(fig, "Learning curve of this checkpoint",
+    for start in curve.get("phase_starts") or []:  # a run continued from an earlier checkpoint's weights
+        fig.add_vline(x=start, line=dict(color="#888888", dash="dot", width=1))
+    _layout(fig, "Learning curve of this checkpoint" + (" (training phases split by dotted lines)"
+                                                        if curve.get("phase_starts") else ""),
             yaxis=dict(title="train loss (OHEM + aux + probes)"),
             yaxis2=dict(title="val mIoU (%)", overlaying="y", side="right", rangemode="tozero"))
     fig.update_xaxes(title="training step")

@@ -74,6 +74,35 @@ def parent_record(parent: str | Path) -> dict[str, Any]:
     return record
 
 
+def phased_learning_curve(meta: dict[str, Any], final_val: dict[str, float] | None = None) -> dict[str, Any]:
+    """One learning curve over every training phase of a checkpoint (its `parent` chain, oldest first), steps
+    counted from the first phase. A phase trained without validation gets one val point at its end: its
+    recorded `val_miou`, or for the last phase `final_val` ({head: mIoU}, e.g. from the evaluation JSON).
+    Adds "phase_starts": the global step where each phase after the first began."""
+    chain, node = [meta], meta
+    while isinstance(node.get("parent"), dict):
+        node = node["parent"]
+        chain.append(node)
+    chain.reverse()
+    train: list[dict[str, Any]] = []
+    val: list[dict[str, Any]] = []
+    starts: list[int] = []
+    offset = 0
+    for i, phase in enumerate(chain):
+        curve = phase.get("learning_curve") or {}
+        if i:
+            starts.append(offset)
+        train += [{**r, "step": r["step"] + offset} for r in curve.get("train") or []]
+        val += [{**r, "step": r["step"] + offset} for r in curve.get("val") or []]
+        steps = (phase.get("training") or {}).get("step") or max((r["step"] for r in curve.get("train") or []),
+                                                                  default=0)
+        end_val = phase.get("val_miou") if i < len(chain) - 1 else final_val
+        if not curve.get("val") and end_val:
+            val.append({"step": offset + steps, **{f"{h}_miou": v for h, v in end_val.items()}})
+        offset += steps
+    return {"train": train, "val": val, "phase_starts": starts}
+
+
 def export_checkpoint(src: str | Path, dst: str | Path, *, fp16: bool = False,
                       log: str | Path | None = None, output_stride: int | None = None,
                       parent: str | Path | None = None) -> tuple[Path, Path]:

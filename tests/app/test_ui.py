@@ -73,6 +73,19 @@ def test_dashboard_values(predictor, tmp_path, monkeypatch):
     assert list(abl["ablation"]) == ["LDGA", "GA only"] and abl.iloc[1, 3] == 50.0  # readable row titles
     assert len(curves.data) == 1
     assert [t.name for t in errors.data] == ["missed segment", "hallucinated segment", "boundary", "interior"]
+
+    # a model trained in two phases without validation (the bundled Lite2): one curve over both phases, a val
+    # point at the end of each (the parent's recorded mIoU, then this checkpoint's evaluation JSON)
+    phase2 = {"train": [{"step": s, "loss": 1.0, "lr": 0.01} for s in (10, 20)], "val": []}
+    parent = {"training": {"step": 30}, "val_miou": {"gald": 0.5, "ga": 0.4, "fcn": 0.45},
+              "learning_curve": {"train": curve["train"], "val": []}}
+    monkeypatch.setitem(predictor.meta, "learning_curve", phase2)
+    monkeypatch.setitem(predictor.meta, "parent", parent)
+    monkeypatch.setitem(predictor.meta, "training", {"step": 20})
+    learning = dashboard.dashboard_values(predictor)[5]
+    assert list(learning.data[0].x) == [0, 10, 20, 40, 50]
+    assert list(learning.data[3].x) == [30, 50] and list(learning.data[3].y) == [50.0, 60.0]
+    assert [s.x0 for s in learning.layout.shapes] == [30]
     assert list(errors.data[2].x) == [7.0, 5.0] and list(errors.data[2].y) == ["FCN", "GALD"]
 
     (tmp_path / "model.eval.json").write_text("[]")
