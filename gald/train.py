@@ -278,13 +278,17 @@ class Trainer:
                     if session_steps == 10:
                         timer = (self.step, now)
                     timed = (self.step - timer[0], now - timer[1]) if timer else (0, 0.0)
-                    measured = timed[0] >= 40 or (timed[0] >= 5 and self.train_seconds >= 0.1 * budget)
+                    measured = timed[0] >= 40 or (timed[0] >= 5 and (self.budget_fitted
+                                                                      or self.train_seconds >= 0.1 * budget))
                     if measured and (not self.budget_fitted
                                            or (refits and self.train_seconds >= refits[0] * budget)):
                         while refits and self.train_seconds >= refits[0] * budget:
                             refits.pop(0)
                         self.fit_budget(self.train_seconds, *timed)
                         bar.total = self.total_iters
+                        # the next fit measures only the steps after this one: a machine that was busy at the
+                        # start (seen: CI sharing the CPU for the first 10 minutes) does not drag every later fit
+                        timer = (self.step, now)
                 total = self.total_iters
                 n_last += images.shape[0] * self.dist.world_size
                 bar.update(1)
