@@ -95,6 +95,8 @@ def recipe_lines(meta: dict[str, Any]) -> str:
              f"{o.get('iters')} steps",
              f"- loss: OHEM (threshold {loss.get('thresh')}, min_kept_ratio {loss.get('min_kept_ratio')}) + "
              f"{loss.get('aux_weight')} x auxiliary CE + probe CE"]
+    if tr.get("hardware"):  # recorded by the trainer since 2026-11-26; older checkpoints say it in prose
+        lines.append(f"- hardware: {tr['hardware']}, {tr.get('train_seconds', 0) / 60:.0f} min of training")
     val = (meta.get("learning_curve") or {}).get("val") or []
     chosen = next((r for r in val if r["step"] == tr.get("step")), None)
     if chosen and "wall_s" in chosen and "wall_s" in val[-1]:

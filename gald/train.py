@@ -163,8 +163,18 @@ class Trainer:
                                   "std": list(self.train_set.transform.std)},
                 "inference": {"scale": self.cfg["data"]["input_scale"]},
                 "training": {**self.cfg, "optim": {**self.cfg["optim"], "iters": self.total_iters},
-                             "step": self.step, "train_seconds": round(self.train_seconds, 1)},
+                             "step": self.step, "train_seconds": round(self.train_seconds, 1),
+                             "hardware": self.hardware()},
                 "metrics": metrics or {}}
+
+    def hardware(self) -> str:
+        """Where this run trains, for the model card (the world size counts DDP ranks)."""
+        if self.device.type == "cuda":
+            where = f"{torch.cuda.get_device_name(self.device)} (CUDA)"
+        else:
+            where = f"CPU, {torch.get_num_threads()} threads"
+        ranks = f" x {self.dist.world_size} ranks" if self.dist.world_size > 1 else ""
+        return f"{where}{ranks}, torch {torch.__version__}, {'bf16 autocast' if self.amp else 'fp32'}"
 
     def save_snapshot(self) -> None:
         if self.dist.is_main:

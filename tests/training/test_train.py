@@ -32,6 +32,7 @@ def test_training_lowers_the_loss_and_writes_reloadable_checkpoints(trained_run,
         assert meta["class_names"] == CAMVID_CLASSES
         assert [tuple(c) for c in meta["palette"]] == CAMVID_PALETTE
         assert meta["training"]["step"] == 30 and meta["inference"]["scale"] == 1.0
+        assert meta["training"]["hardware"].startswith("CPU, ") and "fp32" in meta["training"]["hardware"]
         assert set(meta["normalization"]) == {"mean", "std"}
         with torch.no_grad():
             out = model(torch.zeros(1, 3, 64, 80))
