@@ -33,6 +33,7 @@ from .losses import GALDLoss
 from .models import GALDConfig, GALDNet
 from .progress import progress
 from .sampling import ResumableSampler, SeededDataset
+from .time_budget import BudgetClock, fitted_total
 from .train_state import (
     latest_snapshot,
     read_snapshot,
@@ -237,8 +238,7 @@ class Trainer:
     def fit_budget(self, elapsed: float, steps_timed: int, seconds_timed: float) -> None:
         """Set total_iters so that the run ends at the time budget, at the measured steps per second."""
         budget = self.cfg["optim"]["time_budget_s"]
-        rate = steps_timed / max(seconds_timed, 1e-9)
-        total = self.step + max(int(rate * (budget - elapsed)), 1)
+        total, rate = fitted_total(self.step, elapsed, budget, steps_timed, seconds_timed)
         # every rank must stop at the same step: use the mean of their estimates
         total = int(all_reduce_sum(torch.tensor([float(total)]), self.dist).item() / self.dist.world_size)
         self.total_iters, self.budget_fitted = max(total, self.step + 1), True
@@ -254,12 +254,7 @@ class Trainer:
         self.model.train()
         t_last, n_last = time.time(), 0
         session_start, seconds_before, session_steps = time.time(), self.train_seconds, 0
-        # throughput is timed from the 10th step of this session (the first ones pay for cuDNN autotuning
-        # and worker start-up) and the budget fitted after 40 timed steps, then refitted at a quarter and a
-        # half of the budget, when the loaders and the machine have settled; after that the schedule is fixed.
-        # Short budgets fit after 5 timed steps once a tenth of the budget has passed.
-        timer: tuple[int, float] | None = None
-        refits = [0.25, 0.5]
+        clock = BudgetClock(budget) if budget else None  # when to fit the step count to the budget
         # one loader for the whole run: its persistent workers start once, not at every epoch (on a GPU a
         # CamVid epoch is a few seconds, and restarting workers each time cost as much); the sampler is
         # iterated afresh in this process at every epoch, so its position still decides the batches
@@ -284,21 +279,10 @@ class Trainer:
                 session_steps += 1
                 now = time.time()
                 self.train_seconds = seconds_before + now - session_start
-                if budget:
-                    if session_steps == 10:
-                        timer = (self.step, now)
-                    timed = (self.step - timer[0], now - timer[1]) if timer else (0, 0.0)
-                    measured = timed[0] >= 40 or (timed[0] >= 5 and (self.budget_fitted
-                                                                      or self.train_seconds >= 0.1 * budget))
-                    if measured and (not self.budget_fitted
-                                           or (refits and self.train_seconds >= refits[0] * budget)):
-                        while refits and self.train_seconds >= refits[0] * budget:
-                            refits.pop(0)
-                        self.fit_budget(self.train_seconds, *timed)
-                        bar.total = self.total_iters
-                        # the next fit measures only the steps after this one: a machine that was busy at the
-                        # start (seen: CI sharing the CPU for the first 10 minutes) does not drag every later fit
-                        timer = (self.step, now)
+                timed = clock and clock.due(session_steps, self.step, now, self.train_seconds, self.budget_fitted)
+                if timed:
+                    self.fit_budget(self.train_seconds, *timed)
+                    bar.total = self.total_iters
                 total = self.total_iters
                 n_last += images.shape[0] * self.dist.world_size
                 bar.update(1)
