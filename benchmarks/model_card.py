@@ -18,6 +18,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from gald.export import training_phases
+
 HEADS = ("gald", "ga", "fcn")
 TITLES = {"gald": "GALD (main head)", "ga": "GA probe", "fcn": "FCN probe"}
 
@@ -76,9 +78,7 @@ def recipe_lines(meta: dict[str, Any]) -> str:
         return ""
     ga = cfg.get("ga", "?") + (f" {cfg['ga_kwargs']}" if cfg.get("ga_kwargs") else "")
     trained_os = meta.get("trained_output_stride", cfg.get("output_stride"))
-    root = meta
-    while root.get("parent"):  # a continued run: the ImageNet initialisation is the first phase's
-        root = root["parent"]
+    root = training_phases(meta)[0]  # a continued run: the ImageNet initialisation is the first phase's
     init = (root.get("training") or {}).get("pretrained_backbone") or "none (from scratch)"
     norm = meta.get("normalization") or {}
     lines = [f"- backbone: {cfg.get('backbone')}, ImageNet initialisation: {init}; output stride {trained_os} in "
@@ -127,14 +127,11 @@ def _phase(meta: dict[str, Any]) -> str:
 
 def history_lines(meta: dict[str, Any]) -> str:
     """One line per training phase when the run started from an earlier checkpoint (`gald.export --parent`)."""
-    phases, node = [], meta
-    while node.get("parent"):
-        node = node["parent"]
-        phases.append(node)
-    if not phases:
+    phases = training_phases(meta)
+    if len(phases) == 1:
         return ""
     lines = ["Training phases (each a new poly schedule started from the previous phase's last weights):"]
-    for i, ph in enumerate([*reversed(phases), meta], 1):
+    for i, ph in enumerate(phases, 1):
         lines.append(f"{i}. {_phase(ph)}")
     return "\n".join(lines)
 

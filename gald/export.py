@@ -74,16 +74,20 @@ def parent_record(parent: str | Path) -> dict[str, Any]:
     return record
 
 
+def training_phases(meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """A checkpoint's training phases, oldest first: its `parent` records (written by `--parent`), then itself."""
+    chain = [meta]
+    while isinstance(chain[-1].get("parent"), dict):
+        chain.append(chain[-1]["parent"])
+    return chain[::-1]
+
+
 def phased_learning_curve(meta: dict[str, Any], final_val: dict[str, float] | None = None) -> dict[str, Any]:
     """One learning curve over every training phase of a checkpoint (its `parent` chain, oldest first), steps
     counted from the first phase. A phase trained without validation gets one val point at its end: its
     recorded `val_miou`, or for the last phase `final_val` ({head: mIoU}, e.g. from the evaluation JSON).
     Adds "phase_starts": the global step where each phase after the first began."""
-    chain, node = [meta], meta
-    while isinstance(node.get("parent"), dict):
-        node = node["parent"]
-        chain.append(node)
-    chain.reverse()
+    chain = training_phases(meta)
     train: list[dict[str, Any]] = []
     val: list[dict[str, Any]] = []
     starts: list[int] = []
