@@ -2,7 +2,8 @@
 # One call on a lent GPU: train the EfficientNet-Lite0, EfficientNet-Lite2 and ResNet-18 GALDNets side by side
 # for the same wall-clock budget (optim.time_budget_s), export each with fp16 storage, then run `pytest -m gpu`.
 #   bash benchmarks/gpu_train.sh            # on the device machine, from the repository root
-# Inputs (the device call carries at most 64 MiB, so they are prepared here, see RESULTS.md "GPU run"):
+# Inputs (the device call carries at most 64 MiB, so they are prepared here by
+# `python -m benchmarks.prepare_gpu_inputs`, into .gpu/, which the call names in `carry`):
 #   $DATA  a CamVid folder with train/ and trainannot/ (default .gpu/camvid: JPEG q95 4:4:4 copies of the
 #          train PNGs); there is no validation on the device: every run's result is its last weights, evaluated
 #          afterwards on the real val PNGs with gald.evaluate
