@@ -136,6 +136,22 @@ def history_lines(meta: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def calibration_lines(meta: dict[str, Any]) -> str:
+    """The class-bias calibration (`gald.calibrate`) the checkpoint carries, if any."""
+    cal = meta.get("calibration")
+    if not cal:
+        return ""
+    lines = [f"Class-bias calibration (`gald.calibrate`, after training): one additive bias per class and head, "
+             f"fitted on {cal['images']} {cal['split']} images ({cal['pixels']} pixels, every "
+             f"{cal['sample_stride']}th row and column) to maximise that head's {cal['split']} mIoU, folded into "
+             "the head's last 1x1 conv:", "",
+             f"| head | {cal['split']} mIoU before | after | biases (|b| >= 0.05) |", "|---|---|---|---|"]
+    for head, before in cal["miou_before"].items():
+        biases = ", ".join(f"{k} {v:+.2f}" for k, v in cal["bias"][head].items() if abs(v) >= 0.05)
+        lines.append(f"| {head} | {_pct(before)} | {_pct(cal['miou_after'][head])} | {biases or '-'} |")
+    return "\n".join(lines)
+
+
 def mask_lines(mask: dict[str, Any] | None) -> str:
     if not mask:
         return ""
@@ -172,7 +188,7 @@ def card(ck: Path) -> str:
     """The whole generated part of the model card, as markdown."""
     ev = json.loads(ck.with_name(ck.name + ".eval.json").read_text())
     meta = json.loads(ck.with_name(ck.name + ".json").read_text())
-    parts = [recipe_lines(meta), history_lines(meta),
+    parts = [recipe_lines(meta), history_lines(meta), calibration_lines(meta),
              f"Evaluation: {ev.get('num_images')} {ev.get('split')} images at the labels' full resolution, single "
              "scale, no flip.", per_class_table(ev), boundary_table(ev), curve_table(meta),
              mask_lines(_optional_json(ck.with_name(ck.name + ".mask.json"))),

@@ -1,4 +1,4 @@
-"""`python -m gald.export SRC DST [--fp16] [--log RUN/log.jsonl] [--parent CKPT]`: copy a trained checkpoint.
+"""`python -m gald.export SRC DST [--fp16] [--log LOG] [--parent CKPT] [--inference-scale S]`: copy a checkpoint.
 
 Used to turn a run's `best` checkpoint into a bundled checkpoint (`checkpoints/galdnet_lite0_camvid`): the model is
 rebuilt from SRC's metadata (nothing unpickled), written again with `save_checkpoint` (atomic), optionally
@@ -6,8 +6,10 @@ with fp16 storage to halve the file (it is cast back to fp32 on load), and the m
 record naming the source. With `--log`, the run's learning curve (train loss every logged step, val mIoU
 of every head at every validation) goes into the metadata too, for the app's dashboard. With
 `--output-stride 8`, a model trained at output stride 16 is rebuilt at 8 (the same weights: only the
-dilations of the last stages change), the "train at 16, infer at 8" trick. Evaluate the exported file
-again: fp16 storage moves val mIoU by ~0.01 points.
+dilations of the last stages change), the "train at 16, infer at 8" trick. With `--inference-scale S`,
+evaluate / predict / the app resize inputs by S before the network (a model trained on random rescales
+can see thin objects better when zoomed in; `benchmarks/inference_scale.py` measures that on train data).
+Evaluate the exported file again: fp16 storage moves val mIoU by ~0.01 points.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -109,10 +112,10 @@ def phased_learning_curve(meta: dict[str, Any], final_val: dict[str, float] | No
 
 def export_checkpoint(src: str | Path, dst: str | Path, *, fp16: bool = False,
                       log: str | Path | None = None, output_stride: int | None = None,
-                      parent: str | Path | None = None) -> tuple[Path, Path]:
+                      parent: str | Path | None = None, inference_scale: float | None = None) -> tuple[Path, Path]:
     """Re-save SRC as DST (fp16 storage if asked, learning curve from `log`, rebuilt at another output stride
-    if asked, with the record of the checkpoint its training started from if `parent`). Returns (weights,
-    metadata) paths."""
+    if asked, with the record of the checkpoint its training started from if `parent`, run at another input
+    scale by evaluate / predict / the app if `inference_scale`). Returns (weights, metadata) paths."""
     model, meta = load_checkpoint(src)
     meta = dict(meta)
     if output_stride is not None and output_stride != model.config.output_stride:
@@ -123,11 +126,19 @@ def export_checkpoint(src: str | Path, dst: str | Path, *, fp16: bool = False,
         meta["trained_output_stride"] = meta.get("trained_output_stride", trained_at)
     for key in ("format", "format_version", "config", "storage_dtype"):
         meta.pop(key, None)  # written again by save_checkpoint
-    meta["export"] = {"source": str(src), "date": _dt.datetime.now().isoformat(timespec="seconds")}
+    earlier = meta.get("export")  # re-exporting an exported checkpoint keeps where it first came from
+    meta["export"] = {"source": str(src), "date": _dt.datetime.now().isoformat(timespec="seconds"),
+                      **({"earlier": earlier} if earlier else {})}
     if log is not None:
         meta["learning_curve"] = learning_curve(log)
     if parent is not None:
         meta["parent"] = parent_record(parent)
+    if inference_scale is not None:
+        if not (math.isfinite(inference_scale) and 0.1 <= inference_scale <= 4.0):
+            raise ValueError(f"--inference-scale must be between 0.1 and 4, got {inference_scale}")
+        inference = dict(meta.get("inference") or {})
+        inference.setdefault("training_input_scale", inference.get("scale", 1.0))
+        meta["inference"] = {**inference, "scale": inference_scale}
     return save_checkpoint(dst, model, meta, dtype=torch.float16 if fp16 else torch.float32)
 
 
@@ -141,14 +152,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="rebuild at this output stride (same weights), e.g. 8 for a model trained at 16")
     p.add_argument("--parent", help="the checkpoint this run started from (its init_checkpoint): its recipe, "
                    "learning curve and val mIoU are kept in the metadata for the model card")
+    p.add_argument("--inference-scale", type=float,
+                   help="input scale evaluate / predict / the app run it at (the training config's is the default); "
+                   "choose it on train data, e.g. with benchmarks/inference_scale.py")
     args = p.parse_args(argv)
     if checkpoint_paths(args.src) == checkpoint_paths(args.dst):
         print("error: SRC and DST are the same checkpoint", file=sys.stderr)
         return 2
     try:
         weights, meta = export_checkpoint(args.src, args.dst, fp16=args.fp16, log=args.log,
-                                          output_stride=args.output_stride, parent=args.parent)
-    except (CheckpointError, OSError) as exc:
+                                          output_stride=args.output_stride, parent=args.parent,
+                                          inference_scale=args.inference_scale)
+    except (CheckpointError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {weights} ({weights.stat().st_size / 2**20:.1f} MiB) and {meta}")

@@ -1,0 +1,210 @@
+"""`python -m gald.calibrate --checkpoint CKPT --data SPEC --out DST [--split train] [--sample-stride 4]`
+
+Per-class bias calibration of a trained GALDNet, fitted on its *training* split.
+
+Why: trained with OHEM on CamVid, the bundled model under-predicts rare thin classes even on the images it
+was trained on (Lite2: Pole predicted on 0.28x as many train pixels as it covers, recall 0.15), and mIoU
+weighs Pole as much as Road. Adding one constant per class to a head's logits moves its decision boundaries
+between classes without touching the features. For each head (GALD, GA probe, FCN probe) the constants are
+fitted by coordinate ascent to maximise that head's mIoU on a regular grid of the split's pixels, then
+folded into the head's final 1x1 conv bias: bilinear upsampling of the logits commutes with a per-channel
+constant, so evaluate, predict and the app use the calibrated checkpoint as they use any other.
+
+Fit it on train, never on val (val is for picking checkpoints; a bias fitted on val would score val with
+its own answers). The fit and its train-pixel mIoU before / after are recorded in the metadata
+(`calibration`), and the model card prints them. Exit codes: 0 ok, 2 unusable checkpoint / dataset / arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Subset
+
+from .checkpoint import CheckpointError, checkpoint_paths, load_checkpoint, save_checkpoint
+from .data import IMAGENET_MEAN, IMAGENET_STD, DatasetError, EvalTransform, build_dataset
+from .engine import HEAD_NAMES
+from .progress import progress as progress_bar
+
+# model output key -> the module whose last layer is that head's 1x1 classifier
+CLASSIFIERS = {"out": "head", "ga_probe": "ga_probe", "fcn_probe": "fcn_probe"}
+DEFAULT_STEPS = tuple(round(0.1 * i, 1) for i in range(-20, 21) if i)  # +-0.1 .. +-2.0 per coordinate move
+
+
+class CalibrationError(ValueError):
+    """The checkpoint cannot be calibrated on this data (already calibrated, class counts differ, no pixels)."""
+
+
+def confusion(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> torch.Tensor:
+    cm = torch.bincount(target * num_classes + pred, minlength=num_classes * num_classes)
+    return cm.view(num_classes, num_classes).double()
+
+
+def miou_from_confusion(cm: torch.Tensor) -> float:
+    tp, union = cm.diag(), cm.sum(0) + cm.sum(1) - cm.diag()
+    present = union > 0
+    return float((tp[present] / union[present]).mean()) if present.any() else float("nan")
+
+
+def miou_of(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> float:
+    """mIoU over the classes present in `target` or `pred` (undefined IoUs are skipped, as in evaluate)."""
+    return miou_from_confusion(confusion(pred, target, num_classes))
+
+
+def fit_class_bias(logits: torch.Tensor, target: torch.Tensor, *, sweeps: int = 3,
+                   steps: Sequence[float] = DEFAULT_STEPS) -> tuple[torch.Tensor, float, float]:
+    """Coordinate ascent on one additive bias per class to maximise mIoU of argmax(logits + bias).
+
+    `logits` (N, C) float, `target` (N,) int64 in [0, C). Returns (bias with mean 0, mIoU before, mIoU after).
+    A move is kept only if it raises mIoU, so the result is never worse than no bias on these pixels.
+    """
+    n, c = logits.shape
+    if n == 0:
+        raise CalibrationError("no labelled pixels to calibrate on")
+    bias = torch.zeros(c, dtype=logits.dtype)
+    reach = max(abs(s) for s in steps)
+    before = best = miou_of(logits.argmax(1), target, c)
+    for _ in range(sweeps):
+        improved = False
+        for k in range(c):
+            shifted = logits + bias
+            col = shifted[:, k]
+            others = shifted.clone()
+            others[:, k] = float("-inf")
+            other_val, other_idx = others.max(1)
+            margin = col - other_val  # pixel goes to class k when margin + delta > 0
+            # only pixels within reach of the largest step can change class: count the rest once
+            contested = margin.abs() <= reach
+            fixed = confusion(torch.where(margin[~contested] > 0, k, other_idx[~contested]),
+                              target[~contested], c)
+            margin_c, other_c, target_c = margin[contested], other_idx[contested], target[contested]
+            best_delta = 0.0
+            for delta in steps:
+                pred = torch.where(margin_c + delta > 0, k, other_c)
+                score = miou_from_confusion(fixed + confusion(pred, target_c, c))
+                if score > best + 1e-9:
+                    best, best_delta = score, delta
+            if best_delta:
+                bias[k] += best_delta
+                improved = True
+        if not improved:
+            break
+    return bias - bias.mean(), before, best
+
+
+@torch.no_grad()
+def sample_logits(model: torch.nn.Module, loader: DataLoader, num_classes: int, *, input_scale: float,
+                  sample_stride: int, progress: bool = True) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Each head's logits at the label resolution on every `sample_stride`-th row and column of each image,
+    where the label is a class (not ignore). Returns ({output key: (N, C)}, target (N,))."""
+    logits: dict[str, list[torch.Tensor]] = {}
+    targets: list[torch.Tensor] = []
+    for images, labels in progress_bar(loader, desc="calibrate: logits", enabled=progress, unit="img"):
+        for image, label in zip(images, labels, strict=True):
+            x = image[None]
+            if input_scale != 1.0:
+                x = F.interpolate(x, scale_factor=input_scale, mode="bilinear", align_corners=False)
+            out = model(x)
+            grid = label[::sample_stride, ::sample_stride]
+            keep = (grid >= 0) & (grid < num_classes)
+            targets.append(grid[keep].long())
+            for key in CLASSIFIERS:
+                if key not in out:
+                    continue
+                full = F.interpolate(out[key].float(), size=label.shape[-2:], mode="bilinear", align_corners=False)
+                sampled = full[0, :, ::sample_stride, ::sample_stride].permute(1, 2, 0)
+                logits.setdefault(key, []).append(sampled[keep])
+    return {k: torch.cat(v) for k, v in logits.items()}, torch.cat(targets) if targets else torch.zeros(0)
+
+
+def calibrate_checkpoint(checkpoint: str | Path, data: str, out: str | Path, *, split: str = "train",
+                         sample_stride: int = 4, limit: int | None = None, workers: int = 2,
+                         progress: bool = True) -> dict[str, Any]:
+    """Fit, fold the biases into the classifiers, write OUT (same storage dtype). Returns the calibration record."""
+    if checkpoint_paths(checkpoint) == checkpoint_paths(out):
+        raise CalibrationError("--out must differ from --checkpoint: the uncalibrated model is kept")
+    if sample_stride < 1:
+        raise CalibrationError(f"--sample-stride must be >= 1, got {sample_stride}")
+    model, meta = load_checkpoint(checkpoint)
+    if meta.get("calibration"):
+        raise CalibrationError(f"{checkpoint} is already calibrated (on {meta['calibration'].get('split')}); "
+                               "calibrate the uncalibrated checkpoint it came from instead")
+    num_classes = model.config.num_classes
+    norm = meta.get("normalization") or {}
+    dataset = build_dataset(data, split, EvalTransform(norm.get("mean", IMAGENET_MEAN), norm.get("std", IMAGENET_STD)))
+    if dataset.num_classes != num_classes:
+        raise CalibrationError(f"dataset {data} [{split}] has {dataset.num_classes} classes but {checkpoint} "
+                               f"predicts {num_classes}")
+    class_names = list(meta.get("class_names") or dataset.class_names)
+    if limit is not None:
+        dataset = Subset(dataset, range(min(limit, len(dataset))))
+    loader = DataLoader(dataset, batch_size=1, num_workers=workers)
+    input_scale = float((meta.get("inference") or {}).get("scale", 1.0))
+    logits, target = sample_logits(model, loader, num_classes, input_scale=input_scale,
+                                   sample_stride=sample_stride, progress=progress)
+    record: dict[str, Any] = {
+        "method": "one additive bias per class and head, coordinate ascent on the head's mIoU",
+        "data": data, "split": split, "images": len(dataset), "sample_stride": sample_stride,
+        "pixels": int(target.numel()), "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "bias": {}, "miou_before": {}, "miou_after": {},
+    }
+    state = model.state_dict()
+    heads = [(key, module) for key, module in CLASSIFIERS.items() if key in logits]
+    for key, module in progress_bar(heads, desc="calibrate: fit", enabled=progress, unit="head"):
+        bias, before, after = fit_class_bias(logits[key], target)
+        classifier = getattr(model, module).classifier
+        state[f"{module}.{len(getattr(model, module)) - 1}.bias"] = classifier.bias.detach() + bias
+        head = HEAD_NAMES[key]
+        record["bias"][head] = dict(zip(class_names, (round(float(b), 4) for b in bias), strict=True))
+        record["miou_before"][head], record["miou_after"][head] = before, after
+    model.load_state_dict(state, strict=True)
+    dtype = torch.float16 if meta.get("storage_dtype") == "float16" else torch.float32
+    meta = {k: v for k, v in meta.items() if k not in ("format", "format_version", "config", "storage_dtype")}
+    meta["calibration"] = {**record, "source": str(checkpoint)}
+    save_checkpoint(out, model, meta, dtype=dtype)
+    return meta["calibration"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m gald.calibrate", description=__doc__.splitlines()[2])
+    p.add_argument("--checkpoint", required=True, help="trained checkpoint (x, x.safetensors or x.json)")
+    p.add_argument("--data", required=True, help="dataset spec, e.g. camvid:../shared/data/camvid")
+    p.add_argument("--out", required=True, help="calibrated checkpoint to write (x -> x.safetensors + x.json)")
+    p.add_argument("--split", default="train", help="split to fit on (default train; never the val you report)")
+    p.add_argument("--sample-stride", type=int, default=4,
+                   help="use every N-th row and column of each label (default 4: 1/16 of the pixels)")
+    p.add_argument("--limit", type=int, help="only the first N images (quick checks)")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    if args.split != "train":
+        print(f"warning: calibrating on '{args.split}': any mIoU you then report on '{args.split}' is "
+              "scored with biases fitted to it", file=sys.stderr)
+    try:
+        record = calibrate_checkpoint(args.checkpoint, args.data, args.out, split=args.split,
+                                      sample_stride=args.sample_stride, limit=args.limit,
+                                      workers=args.workers, progress=not args.no_progress)
+    except (CheckpointError, DatasetError, CalibrationError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for head in record["miou_before"]:
+        biases = ", ".join(f"{k} {v:+.2f}" for k, v in record["bias"][head].items() if abs(v) >= 0.05)
+        print(f"{head}: {split_miou(record, head)}; biases {biases or 'none'}")
+    print(f"wrote {checkpoint_paths(args.out)[0]} and {checkpoint_paths(args.out)[1]}")
+    return 0
+
+
+def split_miou(record: dict[str, Any], head: str) -> str:
+    return (f"{record['split']} mIoU on {record['pixels']} sampled pixels "
+            f"{100 * record['miou_before'][head]:.2f} -> {100 * record['miou_after'][head]:.2f}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
