@@ -3,6 +3,8 @@
 #   bash benchmarks/bundle_model.sh RUN_DIR NAME [OUTPUT_STRIDE]
 #   bash benchmarks/bundle_model.sh /work/runs/camvid_lite0_gald_cpu galdnet_lite0_camvid 8
 #   LOG=run.log.jsonl PARENT=phase1_ckpt bash benchmarks/bundle_model.sh EXPORTED_CKPT NAME   # a continued run
+#   SCALE=1.5 CALIBRATE=1 bash benchmarks/bundle_model.sh EXPORTED_CKPT NAME   # run at input scale 1.5 and
+#       calibrate the class biases on the train split (gald.calibrate) before evaluating
 # Exports RUN_DIR/best (selected on val by the trainer; else RUN_DIR/last, else RUN_DIR itself as a checkpoint) with fp16 storage and the run's learning curve,
 # optionally rebuilt at another output stride (same weights), then evaluates it on CamVid val at the labels'
 # full resolution and measures the LD mask statistics and what the GA aggregates. Prints the model card.
@@ -24,7 +26,16 @@ log_args=()
 [ -f "$LOG" ] && log_args=(--log "$LOG")
 parent_args=()
 [ -n "${PARENT:-}" ] && parent_args=(--parent "$PARENT")
-.venv/bin/python -m gald.export "$SRC" "$CK" --fp16 "${log_args[@]}" "${parent_args[@]}" "${os_args[@]}"
+scale_args=()
+[ -n "${SCALE:-}" ] && scale_args=(--inference-scale "$SCALE")
+if [ -n "${CALIBRATE:-}" ]; then
+  TMP=$(mktemp -d)
+  trap 'rm -rf "$TMP"' EXIT
+  .venv/bin/python -m gald.export "$SRC" "$TMP/$NAME" --fp16 "${log_args[@]}" "${parent_args[@]}" "${os_args[@]}" "${scale_args[@]}"
+  .venv/bin/python -m gald.calibrate --checkpoint "$TMP/$NAME" --data "$DATA" --split train --out "$CK" --no-progress
+else
+  .venv/bin/python -m gald.export "$SRC" "$CK" --fp16 "${log_args[@]}" "${parent_args[@]}" "${os_args[@]}" "${scale_args[@]}"
+fi
 .venv/bin/python -m gald.evaluate --checkpoint "$CK" --data "$DATA" --split val --json "$CK.eval.json" --no-progress
 .venv/bin/python -m benchmarks.mask_vs_segment --checkpoint "$CK" --data "$DATA" --json "$CK.mask.json"
 .venv/bin/python -m benchmarks.ga_reach --checkpoint "$CK" --data "$DATA" --json "$CK.ga_reach.json"

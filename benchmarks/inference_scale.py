@@ -89,8 +89,11 @@ def main(argv: list[str] | None = None) -> int:
           "small-class IoU (GALD):")
     print(table(rows))
     if args.json:
-        args.json.write_text(json.dumps({"checkpoint": str(ck), "data": args.data, "split": args.split,
-                                         "rows": rows}, indent=2) + "\n")
+        from gald.checkpoint import read_metadata
+        measured_at = float((read_metadata(ck).get("inference") or {}).get("scale", 1.0))
+        args.json.write_text(json.dumps({"checkpoint": str(ck), "checkpoint_sha256": weights_digest(ck),
+                                         "inference_scale_of_checkpoint": measured_at, "data": args.data,
+                                         "split": args.split, "rows": rows}, indent=2) + "\n")
     return 0
 
 

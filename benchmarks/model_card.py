@@ -70,6 +70,14 @@ def curve_table(meta: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _inference_scale(meta: dict[str, Any], data: dict[str, Any]) -> str:
+    scale = (meta.get("inference") or {}).get("scale", data.get("input_scale"))
+    trained = data.get("input_scale")
+    if trained is None or scale == trained:
+        return f"inference at scale {scale}"
+    return f"inference at scale {scale} (set by `gald.export --inference-scale`; the training config's is {trained})"
+
+
 def recipe_lines(meta: dict[str, Any]) -> str:
     """The recipe as recorded in the checkpoint's training config (not as remembered)."""
     tr = meta.get("training") or {}
@@ -86,7 +94,7 @@ def recipe_lines(meta: dict[str, Any]) -> str:
              f"- GALD: arrangement {cfg.get('arrangement')}, GA {ga}, LD {cfg.get('ld_variant')} "
              f"({cfg.get('ld_downsample')}, d={cfg.get('ld_rate')}), {cfg.get('mid_channels')} channels",
              f"- data: crop {d.get('crop_size')}, random scale {d.get('scale_range')} of the full image, h-flip; "
-             f"inference at scale {d.get('input_scale')}; input (x - mean) / std with mean "
+             f"{_inference_scale(meta, d)}; input (x - mean) / std with mean "
              f"{[round(v, 3) for v in norm.get('mean', [])]}, std {[round(v, 3) for v in norm.get('std', [])]}",
              f"- optimisation: SGD lr {o.get('lr')} (trunk x{o.get('backbone_lr_mult', 1.0)}), momentum "
              f"{o.get('momentum')}, weight decay {o.get('weight_decay')} (none on BN, biases"
@@ -136,6 +144,17 @@ def history_lines(meta: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def scale_lines(scales: dict[str, Any] | None) -> str:
+    """The train-split measurement the inference scale was chosen from (`benchmarks/inference_scale.py`)."""
+    if not scales:
+        return ""
+    from benchmarks.inference_scale import table
+    return (f"Inference scale, measured on the {scales['split']} split before calibration "
+            f"(`python -m benchmarks.inference_scale`, weights sha256 {scales['checkpoint_sha256'][:12]}, scales "
+            f"relative to {scales['inference_scale_of_checkpoint']:g}); mIoU per head and the small classes' IoU "
+            "(GALD head):\n\n" + table(scales["rows"]))
+
+
 def calibration_lines(meta: dict[str, Any]) -> str:
     """The class-bias calibration (`gald.calibrate`) the checkpoint carries, if any."""
     cal = meta.get("calibration")
@@ -145,10 +164,13 @@ def calibration_lines(meta: dict[str, Any]) -> str:
              f"fitted on {cal['images']} {cal['split']} images ({cal['pixels']} pixels, every "
              f"{cal['sample_stride']}th row and column) to maximise that head's {cal['split']} mIoU, folded into "
              "the head's last 1x1 conv:", "",
-             f"| head | {cal['split']} mIoU before | after | biases (|b| >= 0.05) |", "|---|---|---|---|"]
-    for head, before in cal["miou_before"].items():
-        biases = ", ".join(f"{k} {v:+.2f}" for k, v in cal["bias"][head].items() if abs(v) >= 0.05)
-        lines.append(f"| {head} | {_pct(before)} | {_pct(cal['miou_after'][head])} | {biases or '-'} |")
+             f"| head | {cal['split']} mIoU before | after | biases (abs. value >= 0.05) |", "|---|---|---|---|"]
+    names = {"gald": "GALD (main head)", "ga": "GA probe", "fcn": "FCN probe"}
+    for head in [h for h in names if h in cal["bias"]]:
+        order = meta.get("class_names") or list(cal["bias"][head])  # the JSON's keys are sorted; the card is not
+        biases = ", ".join(f"{k} {cal['bias'][head][k]:+.2f}" for k in order if abs(cal["bias"][head][k]) >= 0.05)
+        lines.append(f"| {names[head]} | {_pct(cal['miou_before'][head])} | {_pct(cal['miou_after'][head])} | "
+                     f"{biases or '-'} |")
     return "\n".join(lines)
 
 
@@ -188,7 +210,8 @@ def card(ck: Path) -> str:
     """The whole generated part of the model card, as markdown."""
     ev = json.loads(ck.with_name(ck.name + ".eval.json").read_text())
     meta = json.loads(ck.with_name(ck.name + ".json").read_text())
-    parts = [recipe_lines(meta), history_lines(meta), calibration_lines(meta),
+    parts = [recipe_lines(meta), history_lines(meta),
+             scale_lines(_optional_json(ck.with_name(ck.name + ".inference_scale.json"))), calibration_lines(meta),
              f"Evaluation: {ev.get('num_images')} {ev.get('split')} images at the labels' full resolution, single "
              "scale, no flip.", per_class_table(ev), boundary_table(ev), curve_table(meta),
              mask_lines(_optional_json(ck.with_name(ck.name + ".mask.json"))),
