@@ -125,9 +125,10 @@ def sample_logits(model: torch.nn.Module, loader: DataLoader, num_classes: int, 
 
 
 def calibrate_checkpoint(checkpoint: str | Path, data: str, out: str | Path, *, split: str = "train",
-                         sample_stride: int = 4, limit: int | None = None, workers: int = 2,
+                                              sample_stride: int = 4, limit: int | None = None, workers: int = 2,
                          progress: bool = True) -> dict[str, Any]:
-    """Fit, fold the biases into the classifiers, write OUT (same storage dtype). Returns the calibration record."""
+    """Fit, fold the biases into the classifiers, write OUT (same storage dtype). Returns the calibration record.
+    Each image runs whole at the checkpoint's inference scale (no sliding window: CamVid-sized inputs)."""
     if checkpoint_paths(checkpoint) == checkpoint_paths(out):
         raise CalibrationError("--out must differ from --checkpoint: the uncalibrated model is kept")
     if sample_stride < 1:
@@ -155,16 +156,14 @@ def calibrate_checkpoint(checkpoint: str | Path, data: str, out: str | Path, *, 
         "pixels": int(target.numel()), "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "bias": {}, "miou_before": {}, "miou_after": {},
     }
-    state = model.state_dict()
     heads = [(key, module) for key, module in CLASSIFIERS.items() if key in logits]
     for key, module in progress_bar(heads, desc="calibrate: fit", enabled=progress, unit="head"):
         bias, before, after = fit_class_bias(logits[key], target)
-        classifier = getattr(model, module).classifier
-        state[f"{module}.{len(getattr(model, module)) - 1}.bias"] = classifier.bias.detach() + bias
+        with torch.no_grad():
+            getattr(model, module).classifier.bias += bias.to(getattr(model, module).classifier.bias.dtype)
         head = HEAD_NAMES[key]
         record["bias"][head] = dict(zip(class_names, (round(float(b), 4) for b in bias), strict=True))
         record["miou_before"][head], record["miou_after"][head] = before, after
-    model.load_state_dict(state, strict=True)
     dtype = torch.float16 if meta.get("storage_dtype") == "float16" else torch.float32
     meta = {k: v for k, v in meta.items() if k not in ("format", "format_version", "config", "storage_dtype")}
     meta["calibration"] = {**record, "source": str(checkpoint)}
