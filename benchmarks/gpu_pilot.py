@@ -27,13 +27,12 @@ RUNS = {
 }
 
 
-def run_summary(log_path: Path, eval_path: Path) -> dict[str, Any]:
+def run_summary(log_path: Path, eval_path: Path, batch: int = 16) -> dict[str, Any]:
     records = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
     curve = learning_curve(log_path)["train"]
     budget = [r for r in records if r.get("event") == "budget"]
     train = [r for r in records if r.get("event") == "train"]
     ev = json.loads(eval_path.read_text()) if eval_path.is_file() else None
-    batch = 16
     wall = curve[-1]["wall_s"] if curve else 0.0
     if budget and train:  # the budget records say when training started (before the first logged step)
         start = budget[0]["time"] - budget[0]["elapsed_s"]
@@ -51,12 +50,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dir", type=Path, default=Path("benchmarks/gpu_runs"))
     ap.add_argument("--out", type=Path, default=Path("benchmarks/gpu_pilot.png"))
+    ap.add_argument("--batch", type=int, default=16, help="the runs' batch size, for img/s (the logs do not "
+                    "record it; all four runs used configs/*_gpu.yaml's 16)")
     args = ap.parse_args()
-    summaries = {name: run_summary(args.dir / f"{name}.log.jsonl", args.dir / f"{name}.eval.json")
+    summaries = {name: run_summary(args.dir / f"{name}.log.jsonl", args.dir / f"{name}.eval.json", args.batch)
                  for name in RUNS if (args.dir / f"{name}.log.jsonl").is_file()}
 
-    print("| run | steps (batch 16) | wall time | img/s | train loss (last 100 steps) | val mIoU GALD | GA probe | "
-          "FCN probe |")
+    print(f"| run | steps (batch {args.batch}) | wall time | img/s | train loss (last 100 steps) | val mIoU GALD | "
+          "GA probe | FCN probe |")
     print("|---|---|---|---|---|---|---|---|")
     for name, s in summaries.items():
         v = s["val"] or {}

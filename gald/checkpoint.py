@@ -19,6 +19,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .models import GALDConfig, GALDNet
+from .state_dict import load_state_strict
 
 FORMAT_NAME = "gald-checkpoint"
 FORMAT_VERSION = 1
@@ -120,15 +121,6 @@ def load_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"could not read {weights_path}: {exc}") from exc
 
 
-def state_dict_mismatch(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor]
-                        ) -> tuple[list[str], list[str], list[str]]:
-    """(missing keys, unexpected keys, shape mismatches) of `state` against a model's own state dict."""
-    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
-    shapes = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-              for k in sorted(own.keys() & state.keys()) if own[k].shape != state[k].shape]
-    return missing, unexpected, shapes
-
-
 def load_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device = "cpu"
                     ) -> tuple[GALDNet, dict[str, Any]]:
     """Rebuild the model from metadata alone and load its weights strictly. Returns (model in eval mode, metadata)."""
@@ -143,15 +135,11 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device
                               f"config says num_classes={config.num_classes}")
     state = load_weights(path)
     model = GALDNet(config)
-    own = model.state_dict()
-    missing, unexpected, mismatched = state_dict_mismatch(own, state)
-    if missing or unexpected or mismatched:
-        classifier = own["head.4.weight"].shape[0]
-        hint = ""
-        if "head.4.weight" in state and state["head.4.weight"].shape[0] != classifier:
-            hint = (f" The weights have {state['head.4.weight'].shape[0]} classes but the metadata says "
-                    f"{classifier}: wrong class count.")
-        raise CheckpointError(f"checkpoint {path} does not match its architecture.{hint} "
-                              f"missing: {missing[:10]}; unexpected: {unexpected[:10]}; shape: {mismatched[:10]}")
-    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()}, strict=True)
+    hint = ""
+    classifier = model.state_dict()["head.4.weight"].shape[0]
+    if "head.4.weight" in state and state["head.4.weight"].shape[0] != classifier:
+        hint = (f" The weights have {state['head.4.weight'].shape[0]} classes but the metadata says "
+                f"{classifier}: wrong class count.")
+    load_state_strict(model, state, what=f"checkpoint {path}", target="its architecture", error=CheckpointError,
+                      hint=hint)
     return model.to(map_location).eval(), meta

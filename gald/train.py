@@ -24,7 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from .backbones import backbone_normalization
-from .checkpoint import CheckpointError, load_weights, save_checkpoint, state_dict_mismatch
+from .checkpoint import CheckpointError, load_weights, save_checkpoint
 from .config_file import load_config
 from .data import LARGE_CAMVID_CLASSES, SMALL_CAMVID_CLASSES, EvalTransform, TrainTransform, build_dataset
 from .distributed import DistInfo, all_reduce_sum, barrier, broadcast_flag, cleanup, init_distributed
@@ -33,6 +33,7 @@ from .losses import GALDLoss
 from .models import GALDConfig, GALDNet
 from .progress import progress
 from .sampling import ResumableSampler, SeededDataset
+from .state_dict import load_state_strict
 from .time_budget import BudgetClock, fitted_total
 from .train_state import (
     latest_snapshot,
@@ -51,13 +52,8 @@ class NonFiniteLoss(RuntimeError):
 def init_from_checkpoint(model: GALDNet, path: str) -> None:
     """Start from a trained GALDNet's weights (a new schedule on top of an earlier run); strict, so a checkpoint
     of another architecture or class count fails here, naming what differs, rather than half-loading."""
-    state = load_weights(path)
-    own = model.state_dict()
-    missing, unexpected, shapes = state_dict_mismatch(own, state)
-    if missing or unexpected or shapes:
-        raise CheckpointError(f"init_checkpoint {path} does not match the configured model: missing {missing[:10]}; "
-                              f"unexpected {unexpected[:10]}; shapes {shapes[:10]}")
-    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()}, strict=True)
+    load_state_strict(model, load_weights(path), what=f"init_checkpoint {path}", target="the configured model",
+                      error=CheckpointError)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

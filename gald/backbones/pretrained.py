@@ -12,6 +12,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..state_dict import load_state_strict
+
 CLASSIFIER_KEYS = ("fc.weight", "fc.bias")
 
 
@@ -45,18 +47,8 @@ def read_state_dict(source: str) -> dict[str, torch.Tensor]:
 
 def load_strict(model: nn.Module, state: dict[str, torch.Tensor], source: object, name: str | None = None) -> None:
     """Load `state` into `model` only if every key and shape matches; otherwise say exactly what differs."""
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    shape_errors = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-                    for k in own.keys() & state.keys() if own[k].shape != state[k].shape]
-    if missing or unexpected or shape_errors:
-        raise PretrainedWeightsError(
-            f"pretrained weights {source} do not match {name or type(model).__name__}: "
-            f"missing keys {missing[:20]}{' ...' if len(missing) > 20 else ''}; "
-            f"unexpected keys {unexpected[:20]}{' ...' if len(unexpected) > 20 else ''}; "
-            f"shape mismatches {shape_errors[:10]}")
-    model.load_state_dict(state, strict=True)
+    load_state_strict(model, state, what=f"pretrained weights {source}", target=name or type(model).__name__,
+                      error=PretrainedWeightsError)
 
 
 def load_imagenet_weights(model: nn.Module, source: str) -> None:
