@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from gald.export import training_phases
+from gald.export import phased_learning_curve, training_phases
 
 HEADS = ("gald", "ga", "fcn")
 TITLES = {"gald": "GALD (main head)", "ga": "GA probe", "fcn": "FCN probe"}
@@ -54,6 +54,32 @@ def boundary_table(ev: dict[str, Any]) -> str:
     for w in widths:
         lines.append(f"| {w} | " + " | ".join(_pct(bands[h].get(w)) for h in heads) + " |")
     return "\n".join(lines)
+
+
+def phase_curve_table(meta: dict[str, Any], ev: dict[str, Any]) -> str:
+    """A run trained without validation: its train loss per phase and the one val point at each phase's end
+    (the last one is this checkpoint's evaluation JSON)."""
+    final = {h: r["miou"] for h, r in ev.get("heads", {}).items()}
+    curve = phased_learning_curve(meta, final)
+    if not curve["train"]:
+        return ""
+    bounds = [0, *curve["phase_starts"], curve["train"][-1]["step"] + 1]
+    lines = ["| phase | steps | train loss, first -> last 50 steps | val mIoU at its end: GALD | GA probe | "
+             "FCN probe |", "|---|---|---|---|---|---|"]
+    for i in range(len(bounds) - 1):
+        rows = [r for r in curve["train"] if bounds[i] < r["step"] <= bounds[i + 1]]
+        if not rows:
+            continue
+        end = max(r["step"] for r in rows)
+        first = [r["loss"] for r in rows if r["step"] <= rows[0]["step"] + 50]
+        last = [r["loss"] for r in rows if r["step"] > end - 50]
+        val = next((v for v in curve["val"] if bounds[i] < v["step"] <= bounds[i + 1] + 1), {})
+        lines.append(f"| {i + 1} | {rows[0]['step']}-{end} | {sum(first) / len(first):.3f} -> "
+                     f"{sum(last) / len(last):.3f} | {_pct(val.get('gald_miou'))} | {_pct(val.get('ga_miou'))} | "
+                     f"{_pct(val.get('fcn_miou'))} |")
+    return ("Learning curve (no validation during training; the last row's val is this checkpoint's evaluation "
+            "above; the app's dashboard plots the whole curve):\n\n"
+            + "\n".join(lines))
 
 
 def curve_table(meta: dict[str, Any]) -> str:
@@ -213,7 +239,8 @@ def card(ck: Path) -> str:
     parts = [recipe_lines(meta), history_lines(meta),
              scale_lines(_optional_json(ck.with_name(ck.name + ".inference_scale.json"))), calibration_lines(meta),
              f"Evaluation: {ev.get('num_images')} {ev.get('split')} images at the labels' full resolution, single "
-             "scale, no flip.", per_class_table(ev), boundary_table(ev), curve_table(meta),
+             "scale, no flip.", per_class_table(ev), boundary_table(ev),
+             curve_table(meta) or phase_curve_table(meta, ev),
              mask_lines(_optional_json(ck.with_name(ck.name + ".mask.json"))),
              reach_table(_optional_json(ck.with_name(ck.name + ".ga_reach.json")))]
     return "\n\n".join(p for p in parts if p)

@@ -32,6 +32,30 @@ def test_model_card_tables(tmp_path, capsys, monkeypatch):
     assert "| 350 | 20.0 | 25.0 | 24.0 | 10.0 |" in out
 
 
+def test_model_card_phases_calibration_and_scale(tmp_path):
+    """A two-phase run without validation, run at another input scale and calibrated: one curve row per phase
+    (the last phase's val is the evaluation JSON), the scale the checkpoint runs at, the calibration table."""
+    first = {"training": {"step": 100, "data": {"input_scale": 1.0}, "optim": {}}, "val_miou": {"gald": 0.3},
+             "learning_curve": {"train": [{"step": s, "loss": 3.0 - s / 100} for s in range(10, 101, 10)],
+                                "val": []}}
+    meta = {"training": {"step": 60, "data": {"input_scale": 1.0}, "optim": {}}, "parent": first,
+            "inference": {"scale": 1.5}, "class_names": CLASSES,
+            "learning_curve": {"train": [{"step": s, "loss": 1.0} for s in range(10, 61, 10)], "val": []},
+            "calibration": {"images": 7, "split": "train", "pixels": 99, "sample_stride": 4,
+                            "miou_before": {"fcn": 0.4, "gald": 0.5}, "miou_after": {"fcn": 0.41, "gald": 0.52},
+                            "bias": {"fcn": {"Car": 0.0, "Pole": 0.3, "Sky": -0.3},
+                                     "gald": {"Car": 0.01, "Pole": 0.5, "Sky": -0.51}}}}
+    (tmp_path / "m.eval.json").write_text(json.dumps(_eval(0.5)))
+    (tmp_path / "m.json").write_text(json.dumps(meta))
+    out = model_card.card(tmp_path / "m")
+    assert "| 1 | 10-100 | 2.650 -> 2.200 | 30.0 | n/a | n/a |" in out  # first / last 50 steps of phase 1
+    assert "| 2 | 110-160 | 1.000 -> 1.000 | 50.0 | 49.0 | 48.0 |" in out
+    assert "inference at scale 1.5 (set by `gald.export --inference-scale`; the training config's is 1.0)" in out
+    # rows in head order, biases in class order, |b| < 0.05 left out
+    assert out.index("| GALD (main head) | 50.0 | 52.0 | Sky -0.51, Pole +0.50 |") < out.index(
+        "| FCN probe | 40.0 | 41.0 | Sky -0.30, Pole +0.30 |")
+
+
 def test_ablation_table_rows_and_paper_deltas(tmp_path):
     (tmp_path / "fcn.json").write_text(json.dumps(_eval(0.30)))
     (tmp_path / "gald.json").write_text(json.dumps(_eval(0.35)))
