@@ -16,7 +16,7 @@ import gradio as gr
 
 from . import figures, image_io, views
 from .dashboard import dashboard_values, table
-from .inference import HEAD_TITLES, Predictor
+from .inference import HEAD_TITLES, SCALE_RANGE, Predictor
 from .memory import trim_heap
 
 log = logging.getLogger(__name__)
@@ -66,16 +66,17 @@ def make_handlers(pred: Predictor, png: views.PngStore | None = None) -> SimpleN
     def session(state: dict | None):
         if not state:
             raise _error("Analyze an image first (upload one or pick an example).", title="No image yet")
-        analysis = pred.cached(state["key"]) or pred.analyze(state["rgb"])  # re-run only if evicted
+        analysis = pred.cached(state["key"]) or pred.analyze(state["rgb"], state.get("scale"))  # re-run if evicted
         return analysis, state.get("label")
 
     n_channels = pred.model.config.mid_channels if pred.has_ld else 1
 
-    def analyze(image_path, label_path=None, alpha=DEFAULT_ALPHA, channel=0):
+    def analyze(image_path, label_path=None, alpha=DEFAULT_ALPHA, channel=0, scale=None):
         if not image_path:
             raise _error("Upload an image or pick an example first.", title="No image")
         alpha = _number(alpha, "opacity (alpha)", DEFAULT_ALPHA, 0.0, 1.0)
         channel = int(_number(channel, "mask channel", 0, 0, max(n_channels - 1, 0)))
+        scale = float(_number(scale, "input scale", pred.scale, *SCALE_RANGE))
         loaded = image_io.load_image(image_path)
         notices = list(loaded.notices)
         label = None
@@ -83,7 +84,8 @@ def make_handlers(pred: Predictor, png: views.PngStore | None = None) -> SimpleN
             label = image_io.load_label(label_path, num_classes=pred.num_classes, palette=pred.palette,
                                         image_size=loaded.size, original_size=loaded.original_size,
                                         void_id=pred.void_id, notices=notices)
-        out = views.full_analysis(pred, loaded.rgb, label, alpha=alpha, channel=channel, notices=notices)
+        out = views.full_analysis(pred, loaded.rgb, label, alpha=alpha, channel=channel, notices=notices,
+                                  scale=scale)
         s, m, met = out["stages"], out["masks"], out["metrics"]
         (dis, dis_text), (ld_change, ld_text), (ch, ch_text) = out["disagreement"], out["ld"], out["channel"]
         tiles = [tile for tile, _ in m["gallery"]]  # as files: gradio would encode them one by one, slower
@@ -93,14 +95,15 @@ def make_handlers(pred: Predictor, png: views.PngStore | None = None) -> SimpleN
         trim_heap()  # the forward pass's buffers are freed now; without this RSS drifts up in ~30 MB steps
         for n in notices:
             gr.Warning(n)
-        state = {"key": out["analysis"].key, "rgb": loaded.rgb, "label": label}
+        state = {"key": out["analysis"].key, "rgb": loaded.rgb, "label": label, "scale": scale}
         iou = table(met["headers"], met["rows"])
         return (state, out["summary"], out["legend"], *files[:6], dis_text,
                 figures.disagreement_legend_html(label is not None), *files[6:9], ld_text, files[9], m["text"],
                 files[10], ch_text, gallery, m["scatter"], iou, met["confusion"], *out["files"])
 
     def analyze_example(image_path, label_path):
-        return analyze(image_path, label_path, DEFAULT_ALPHA, 0) + (DEFAULT_ALPHA, 0)
+        """An example runs with the default settings, and the sliders show them."""
+        return analyze(image_path, label_path, DEFAULT_ALPHA, 0, pred.scale) + (DEFAULT_ALPHA, 0, pred.scale)
 
     def overlay(state, alpha=DEFAULT_ALPHA):
         alpha = _number(alpha, "opacity (alpha)", DEFAULT_ALPHA, 0.0, 1.0)

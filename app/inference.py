@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -45,6 +46,7 @@ HEADS = ("fcn", "ga", "gald")  # Fig. 5 (b)-(d)
 HEAD_LOGITS = {"fcn": "logits_fcn", "ga": "logits_ga", "gald": "logits_gald"}
 HEAD_TITLES = {"fcn": "FCN", "ga": "GA", "gald": "GALD"}
 EXPORT_DIR = Path(tempfile.gettempdir()) / "gald_studio"
+SCALE_RANGE = (0.5, 2.0)  # input scales the app offers: beyond 2x a 2-core CPU takes seconds per image
 
 
 @dataclass
@@ -58,6 +60,7 @@ class Analysis:
     stages: dict[str, np.ndarray]  # raw stages at network resolution (float16) for the .npz export
     net_size: tuple[int, int]  # (h, w) of the network input
     seconds: float = 0.0
+    scale: float = 1.0  # input scale the network ran at (network input = image size x scale)
     notices: list[str] = field(default_factory=list)
     memo: dict[str, Any] = field(default_factory=dict, repr=False)  # derived pictures, computed once
 
@@ -171,10 +174,11 @@ class Predictor:
         return stem.with_name(stem.name + ".eval.json"), sorted((stem.parent / "ablations").glob("*.json"))
 
     # ----------------------------------------------------------------- analysis
-    def preprocess(self, rgb: np.ndarray) -> torch.Tensor:
+    def preprocess(self, rgb: np.ndarray, scale: float | None = None) -> torch.Tensor:
         h, w = rgb.shape[:2]
-        if self.scale != 1.0:
-            size = (max(8, round(w * self.scale)), max(8, round(h * self.scale)))
+        scale = self.scale if scale is None else scale
+        if scale != 1.0:
+            size = (max(8, round(w * scale)), max(8, round(h * scale)))
             rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR))
         x = (rgb.astype(np.float32) / 255.0 - self.mean) / self.std
         return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]
@@ -186,14 +190,18 @@ class Predictor:
                 self._cache.move_to_end(key)
             return hit
 
-    def analyze(self, rgb: np.ndarray) -> Analysis:
-        """Stage outputs for one (H, W, 3) uint8 image; the network runs only on a cache miss."""
-        key = f"{image_key(rgb)}-s{self.scale:g}"
+    def analyze(self, rgb: np.ndarray, scale: float | None = None) -> Analysis:
+        """Stage outputs for one (H, W, 3) uint8 image at input `scale` (default: the checkpoint's inference
+        scale); the network runs only on a cache miss."""
+        scale = self.scale if scale is None else float(scale)
+        if not (math.isfinite(scale) and SCALE_RANGE[0] <= scale <= SCALE_RANGE[1]):
+            raise ValueError(f"input scale must be between {SCALE_RANGE[0]:g} and {SCALE_RANGE[1]:g}, got {scale}")
+        key = f"{image_key(rgb)}-s{scale:g}"
         hit = self.cached(key)
         if hit is not None:
             return hit
         t0 = time.perf_counter()
-        x = self.preprocess(rgb)
+        x = self.preprocess(rgb, scale)
         with self.lock:
             on = run_network(self.model, x, self.has_ld)
         size = rgb.shape[:2]
@@ -208,7 +216,7 @@ class Predictor:
         mask = on["M"][0].numpy().astype(np.float32) if "M" in on else None
         stages = {k: v[0].half().numpy() for k, v in on.items()}  # torch converts 6x faster than numpy
         analysis = Analysis(key=key, image=rgb, preds=preds, mask=mask, stages=stages,
-                            net_size=tuple(x.shape[-2:]), seconds=time.perf_counter() - t0)
+                            net_size=tuple(x.shape[-2:]), seconds=time.perf_counter() - t0, scale=scale)
         with self.lock:
             self._cache[key] = analysis
             while len(self._cache) > self.cache_size:
@@ -250,7 +258,7 @@ class Predictor:
             if key in self._attr_cache:
                 self._attr_cache.move_to_end(key)
                 return self._attr_cache[key]
-            x = self.preprocess(analysis.image)
+            x = self.preprocess(analysis.image, analysis.scale)
             mask = None
             if region is not None:
                 top, left, bottom, right = region

@@ -2,7 +2,7 @@
 
 Tabs follow the paper: Stages (Fig. 5), Masks (Fig. 4), Dashboard (evaluation JSONs + this image),
 Attribution (captum). Every event has an API name for gradio_client: analyze, overlay, channel,
-attribute, dashboard. Per-session state holds the analysed image (key, pixels, label); the stage
+attribute, dashboard. Per-session state holds the analysed image (key, pixels, label, input scale); the stage
 outputs themselves live in the Predictor's LRU cache, so sliders never rerun the network.
 """
 
@@ -17,7 +17,7 @@ import gradio as gr
 from . import figures, views
 from .dashboard import dashboard_values
 from .handlers import DEFAULT_ALPHA, make_handlers
-from .inference import HEAD_TITLES, Predictor
+from .inference import HEAD_TITLES, SCALE_RANGE, Predictor
 
 log = logging.getLogger(__name__)
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
@@ -93,6 +93,10 @@ def build_demo(pred: Predictor) -> gr.Blocks:
                                      file_types=UPLOAD_TYPES, elem_id="gald-label-upload", height=120)
                 gr.Markdown("Ground truth: a class-id PNG (0..K-1; 255 = void) or a PNG in the legend colours.",
                             elem_id="gald-label-hint")
+                scale = optional_slider(SCALE_RANGE[0], SCALE_RANGE[1], value=pred.scale, step=0.25,
+                                        label="Input scale", elem_id="gald-scale",
+                                        info=f"network input = image × scale, on Analyze; model default "
+                                             f"{pred.scale:g}; zoom helps thin objects, costs scale²")
                 run = gr.Button("Analyze", variant="primary", elem_id="gald-analyze")
             with gr.Column(scale=4):
                 rows, labels = example_rows()
@@ -221,10 +225,10 @@ def build_demo(pred: Predictor) -> gr.Blocks:
                    ld_on, ld_off, ld_change, ld_text, mask_mean, mask_text, ch_img, ch_text, gallery, scatter,
                    img_iou, confusion, dl_png, dl_npz]
         watch = [summary, st_in, st_fcn, st_ga, st_gald, st_gt]  # spinners / error badges only here
-        run.click(h.analyze, [image_file, label_file, alpha, ch_slider], outputs, api_name="analyze",
+        run.click(h.analyze, [image_file, label_file, alpha, ch_slider, scale], outputs, api_name="analyze",
                   concurrency_limit=1, show_progress_on=watch)
         with examples_slot:
-            gr.Examples(rows, [image_file, label_file], outputs + [alpha, ch_slider], fn=h.analyze_example,
+            gr.Examples(rows, [image_file, label_file], outputs + [alpha, ch_slider, scale], fn=h.analyze_example,
                         run_on_click=True, cache_examples=False, example_labels=labels,
                         label="Examples: CamVid validation frames with ground truth", examples_per_page=8)
         alpha.input(h.overlay, [state, alpha], [st_fcn, st_ga, st_gald, st_gt, ld_on, ld_off], api_name="overlay",

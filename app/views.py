@@ -237,16 +237,18 @@ def image_metrics(pred: Predictor, analysis: Analysis, label: np.ndarray | None)
 def summary(pred: Predictor, analysis: Analysis, notices: list[str], has_label: bool) -> str:
     h, w = analysis.image.shape[:2]
     nh, nw = analysis.net_size
-    lines = [f"Analysed **{w}×{h}** (network input {nw}×{nh}) in {analysis.seconds:.2f} s."
+    lines = [f"Analysed **{w}×{h}** at input scale {analysis.scale:g} (network input {nw}×{nh}) in "
+             f"{analysis.seconds:.2f} s."
              + ("" if has_label else " No ground truth: upload a label to score the heads.")]
     lines += [f"⚠️ {n}" for n in notices]
     return "\n\n".join(lines)
 
 
 def full_analysis(pred: Predictor, rgb: np.ndarray, label: np.ndarray | None = None, *, alpha: float = 0.6,
-                  channel: int = 0, notices: list[str] | None = None) -> dict[str, Any]:
-    """Network (cached) + every picture and plot of the Stages, Masks and Dashboard tabs."""
-    analysis = pred.analyze(rgb)
+                  channel: int = 0, notices: list[str] | None = None, scale: float | None = None) -> dict[str, Any]:
+    """Network (cached) + every picture and plot of the Stages, Masks and Dashboard tabs; `scale`: input scale
+    (default: the checkpoint's)."""
+    analysis = pred.analyze(rgb, scale)
     out: dict[str, Any] = {"analysis": analysis, "stages": stage_images(pred, analysis, label, alpha)}
     out["disagreement"] = disagreement_view(analysis, label)
     out["ld"] = ld_view(pred, analysis)

@@ -129,6 +129,12 @@ def test_optional_inputs_default_and_bad_arguments_are_named(client, example_fil
     assert str(out["gald"]).endswith(".png")
     with pytest.raises(AppError, match=r"opacity \(alpha\) must be between 0 and 1, got 7"):
         client.predict(handle_file(str(image)), None, 7, 0, api_name="/analyze")
+    out = dict(zip(NAMES, client.predict(handle_file(str(image)), None, None, None, 2.0, api_name="/analyze"),
+                   strict=True))
+    assert "at input scale 2 (network input 256×192)" in out["summary"]
+    assert Image.open(out["gald"]).size == (128, 96)  # predictions stay at the image's size
+    with pytest.raises(AppError, match="input scale must be between 0.5 and 2, got 3"):
+        client.predict(handle_file(str(image)), None, None, None, 3, api_name="/analyze")
     with pytest.raises(AppError, match="mask channel must be between 0 and"):
         client.predict(100000, api_name="/channel")
     assert len(client.predict(None, api_name="/overlay")) == 6

@@ -81,6 +81,33 @@ def test_scale_and_exports(checkpoint, rgb, tmp_path):
     assert arrays["M"].shape[0] == 256 and list(arrays["class_names"])[0] == "Sky"
 
 
+def test_input_scale_per_analysis(checkpoint, rgb, monkeypatch):
+    """One predictor, several input scales: each its own network pass and cache entry, the default the
+    checkpoint's; attribution reruns the network at the scale the analysis used; out of range is refused."""
+    from app import attribution
+
+    pred = Predictor(*__import__("gald").load_checkpoint(checkpoint), checkpoint_path=str(checkpoint))
+    default, half, double = pred.analyze(rgb), pred.analyze(rgb, 0.5), pred.analyze(rgb, 2.0)
+    h, w = rgb.shape[:2]
+    assert default.scale == pred.scale and default.net_size == (round(h * pred.scale), round(w * pred.scale))
+    assert (half.scale, half.net_size, double.net_size) == (0.5, (h // 2, w // 2), (2 * h, 2 * w))
+    assert len({default.key, half.key, double.key}) == 3 and pred.cached(half.key) is half
+    assert half.stages["F"].shape[-2:] != double.stages["F"].shape[-2:]
+    assert all(p.shape == (h, w) for a in (half, double) for p in a.preds.values())
+    seen = []
+    real = attribution.attribute
+
+    def spy(model, x, *args, **kwargs):
+        seen.append(tuple(x.shape[-2:]))
+        return real(model, x, *args, **kwargs)
+
+    monkeypatch.setattr(attribution, "attribute", spy)
+    pred.attribute(double, "gald", 3, "gradcam")
+    assert seen == [double.net_size]
+    with pytest.raises(ValueError, match="input scale must be between 0.5 and 2"):
+        pred.analyze(rgb, 3.0)
+
+
 def test_attribution_cached(predictor, rgb, monkeypatch):
     from app import attribution
 

@@ -55,7 +55,7 @@ def hygiene_results(url: str, workdir: Path, checkpoint: Path, demo: Any = None)
         for name, path in (("server PNG outside cache", str(secret)), ("/etc/passwd", "/etc/passwd"),
                            ("cache dir/../..: traversal", traversal), ("repo example PNG", str(_an_example()))):
             refusals.clear()
-            kind, text = _raw_call(url, [{"path": path, "meta": {"_type": "gradio.FileData"}}, None, 0.6, 0])
+            kind, text = _raw_call(url, [{"path": path, "meta": {"_type": "gradio.FileData"}}, None, 0.6, 0, None])
             reason = next((r for r in refusals if "not uploaded by a user" in r or "not allowed" in r), None)
             ok = kind == "error" and "Analysed" not in text and reason is not None
             add(f"analyze(FileData path={name})", "refused by gradio's path check (not uploaded by a user)",
@@ -64,7 +64,7 @@ def hygiene_results(url: str, workdir: Path, checkpoint: Path, demo: Any = None)
         r = httpx.post(f"{base}/upload", files={"files": ("control.png", secret.read_bytes(), "image/png")},
                        timeout=60)
         uploaded = r.json()[0] if r.status_code == 200 else None
-        kind, text = _raw_call(url, [{"path": uploaded, "meta": {"_type": "gradio.FileData"}}, None, 0.6, 0])
+        kind, text = _raw_call(url, [{"path": uploaded, "meta": {"_type": "gradio.FileData"}}, None, 0.6, 0, None])
         add("control: analyze(FileData path returned by /upload)", "analysed through the same call",
             f"event: {kind} {_short(text, 50)}", kind == "complete" and "Analysed" in text and not refusals)
     # 2. file route: nothing outside allowed_paths / the upload cache is served
