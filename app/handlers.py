@@ -16,7 +16,7 @@ import gradio as gr
 
 from . import figures, image_io, views
 from .dashboard import dashboard_values, table
-from .inference import HEAD_TITLES, SCALE_RANGE, Predictor
+from .inference import HEAD_TITLES, Predictor
 from .memory import trim_heap
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ def make_handlers(pred: Predictor, png: views.PngStore | None = None) -> SimpleN
             raise _error("Upload an image or pick an example first.", title="No image")
         alpha = _number(alpha, "opacity (alpha)", DEFAULT_ALPHA, 0.0, 1.0)
         channel = int(_number(channel, "mask channel", 0, 0, max(n_channels - 1, 0)))
-        scale = float(_number(scale, "input scale", pred.scale, *SCALE_RANGE))
+        scale = float(_number(scale, "input scale", pred.scale, *pred.scale_range))
         loaded = image_io.load_image(image_path)
         notices = list(loaded.notices)
         label = None

@@ -174,6 +174,11 @@ class Predictor:
         return stem.with_name(stem.name + ".eval.json"), sorted((stem.parent / "ablations").glob("*.json"))
 
     # ----------------------------------------------------------------- analysis
+    @property
+    def scale_range(self) -> tuple[float, float]:
+        """Input scales offered: SCALE_RANGE, widened to include the checkpoint's own inference scale."""
+        return min(SCALE_RANGE[0], self.scale), max(SCALE_RANGE[1], self.scale)
+
     def preprocess(self, rgb: np.ndarray, scale: float | None = None) -> torch.Tensor:
         h, w = rgb.shape[:2]
         scale = self.scale if scale is None else scale
@@ -194,8 +199,9 @@ class Predictor:
         """Stage outputs for one (H, W, 3) uint8 image at input `scale` (default: the checkpoint's inference
         scale); the network runs only on a cache miss."""
         scale = self.scale if scale is None else float(scale)
-        if not (math.isfinite(scale) and SCALE_RANGE[0] <= scale <= SCALE_RANGE[1]):
-            raise ValueError(f"input scale must be between {SCALE_RANGE[0]:g} and {SCALE_RANGE[1]:g}, got {scale}")
+        low, high = self.scale_range
+        if not (math.isfinite(scale) and low <= scale <= high):
+            raise ValueError(f"input scale must be between {low:g} and {high:g}, got {scale}")
         key = f"{image_key(rgb)}-s{scale:g}"
         hit = self.cached(key)
         if hit is not None:

@@ -17,7 +17,7 @@ import gradio as gr
 from . import figures, views
 from .dashboard import dashboard_values
 from .handlers import DEFAULT_ALPHA, make_handlers
-from .inference import HEAD_TITLES, SCALE_RANGE, Predictor
+from .inference import HEAD_TITLES, Predictor
 
 log = logging.getLogger(__name__)
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
@@ -93,7 +93,7 @@ def build_demo(pred: Predictor) -> gr.Blocks:
                                      file_types=UPLOAD_TYPES, elem_id="gald-label-upload", height=120)
                 gr.Markdown("Ground truth: a class-id PNG (0..K-1; 255 = void) or a PNG in the legend colours.",
                             elem_id="gald-label-hint")
-                scale = optional_slider(SCALE_RANGE[0], SCALE_RANGE[1], value=pred.scale, step=0.25,
+                scale = optional_slider(*pred.scale_range, value=pred.scale, step=0.25,
                                         label="Input scale", elem_id="gald-scale",
                                         info=f"network input = image × scale, on Analyze; model default "
                                              f"{pred.scale:g}; zoom helps thin objects, costs scale²")

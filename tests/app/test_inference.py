@@ -106,6 +106,8 @@ def test_input_scale_per_analysis(checkpoint, rgb, monkeypatch):
     assert seen == [double.net_size]
     with pytest.raises(ValueError, match="input scale must be between 0.5 and 2"):
         pred.analyze(rgb, 3.0)
+    pred.scale = 0.25  # a checkpoint made for a smaller input: its own scale is always offered
+    assert pred.scale_range == (0.25, 2.0) and pred.analyze(rgb).net_size == (round(h / 4), round(w / 4))
 
 
 def test_attribution_cached(predictor, rgb, monkeypatch):
