@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader, Subset
 
 from .checkpoint import CheckpointError, checkpoint_paths, load_checkpoint, save_checkpoint
 from .data import IMAGENET_MEAN, IMAGENET_STD, DatasetError, EvalTransform, build_dataset
-from .engine import HEAD_NAMES
+from .engine import HEAD_NAMES, forward_probs
 from .progress import progress as progress_bar
 
 # model output key -> the module whose last layer is that head's 1x1 classifier
@@ -101,34 +101,32 @@ def fit_class_bias(logits: torch.Tensor, target: torch.Tensor, *, sweeps: int = 
 
 @torch.no_grad()
 def sample_logits(model: torch.nn.Module, loader: DataLoader, num_classes: int, *, input_scale: float,
-                  sample_stride: int, progress: bool = True) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """Each head's logits at the label resolution on every `sample_stride`-th row and column of each image,
-    where the label is a class (not ignore). Returns ({output key: (N, C)}, target (N,))."""
+                  sample_stride: int, max_size: int = 2048, progress: bool = True
+                  ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Each head's log-probabilities at the label resolution on every `sample_stride`-th row and column of each
+    image, where the label is a class (not ignore), from the forward pass `gald.evaluate` uses (inputs larger
+    than `max_size` as sliding windows). Log-probabilities differ from logits by one constant per pixel, so a
+    bias fitted on them moves argmax(logits + bias) the same way. Returns ({output key: (N, C)}, target (N,))."""
     logits: dict[str, list[torch.Tensor]] = {}
     targets: list[torch.Tensor] = []
     for images, labels in progress_bar(loader, desc="calibrate: logits", enabled=progress, unit="img"):
         for image, label in zip(images, labels, strict=True):
-            x = image[None]
-            if input_scale != 1.0:
-                x = F.interpolate(x, scale_factor=input_scale, mode="bilinear", align_corners=False)
-            out = model(x)
+            probs = forward_probs(model, image[None], [input_scale], False, False, max_size)
             grid = label[::sample_stride, ::sample_stride]
             keep = (grid >= 0) & (grid < num_classes)
             targets.append(grid[keep].long())
-            for key in CLASSIFIERS:
-                if key not in out:
-                    continue
-                full = F.interpolate(out[key].float(), size=label.shape[-2:], mode="bilinear", align_corners=False)
-                sampled = full[0, :, ::sample_stride, ::sample_stride].permute(1, 2, 0)
-                logits.setdefault(key, []).append(sampled[keep])
+            for key, p in probs.items():
+                if p.shape[-2:] != label.shape[-2:]:
+                    p = F.interpolate(p, size=label.shape[-2:], mode="bilinear", align_corners=False)
+                sampled = p[0, :, ::sample_stride, ::sample_stride].permute(1, 2, 0)[keep]
+                logits.setdefault(key, []).append(sampled.log())
     return {k: torch.cat(v) for k, v in logits.items()}, torch.cat(targets) if targets else torch.zeros(0)
 
 
 def calibrate_checkpoint(checkpoint: str | Path, data: str, out: str | Path, *, split: str = "train",
                                               sample_stride: int = 4, limit: int | None = None, workers: int = 2,
                          progress: bool = True) -> dict[str, Any]:
-    """Fit, fold the biases into the classifiers, write OUT (same storage dtype). Returns the calibration record.
-    Each image runs whole at the checkpoint's inference scale (no sliding window: CamVid-sized inputs)."""
+    """Fit, fold the biases into the classifiers, write OUT (same storage dtype). Returns the calibration record."""
     if checkpoint_paths(checkpoint) == checkpoint_paths(out):
         raise CalibrationError("--out must differ from --checkpoint: the uncalibrated model is kept")
     if sample_stride < 1:

@@ -72,7 +72,7 @@ def train_step(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cri
     return {k: v.detach() for k, v in parts.items()}
 
 
-def _forward_probs(model: nn.Module, image: torch.Tensor, scales: Sequence[float], flip: bool,
+def forward_probs(model: nn.Module, image: torch.Tensor, scales: Sequence[float], flip: bool,
                    amp: bool, max_size: int) -> dict[str, torch.Tensor]:
     """Softmax probabilities of every head at the image size, averaged over scales and flips."""
     size = image.shape[-2:]
@@ -130,7 +130,7 @@ def evaluate(model: nn.Module, loader: Iterable, num_classes: int, *, device: to
     for images, labels in bar:
         images, labels = images.to(device), labels.to(device)
         for b in range(images.shape[0]):
-            probs = _forward_probs(model, images[b:b + 1], [s * input_scale for s in scales], flip, amp, max_size)
+            probs = forward_probs(model, images[b:b + 1], [s * input_scale for s in scales], flip, amp, max_size)
             target = labels[b:b + 1]
             if probs and next(iter(probs.values())).shape[-2:] != target.shape[-2:]:
                 probs = {k: F.interpolate(v, size=target.shape[-2:], mode="bilinear", align_corners=False)
