@@ -28,13 +28,16 @@ parent_args=()
 [ -n "${PARENT:-}" ] && parent_args=(--parent "$PARENT")
 scale_args=()
 [ -n "${SCALE:-}" ] && scale_args=(--inference-scale "$SCALE")
+# with CALIBRATE the export is an intermediate that gald.calibrate turns into the bundled checkpoint
+EXPORTED=$CK
 if [ -n "${CALIBRATE:-}" ]; then
   TMP=$(mktemp -d)
   trap 'rm -rf "$TMP"' EXIT
-  .venv/bin/python -m gald.export "$SRC" "$TMP/$NAME" --fp16 "${log_args[@]}" "${parent_args[@]}" "${os_args[@]}" "${scale_args[@]}"
-  .venv/bin/python -m gald.calibrate --checkpoint "$TMP/$NAME" --data "$DATA" --split train --out "$CK" --no-progress
-else
-  .venv/bin/python -m gald.export "$SRC" "$CK" --fp16 "${log_args[@]}" "${parent_args[@]}" "${os_args[@]}" "${scale_args[@]}"
+  EXPORTED=$TMP/$NAME
+fi
+.venv/bin/python -m gald.export "$SRC" "$EXPORTED" --fp16 "${log_args[@]}" "${parent_args[@]}" "${os_args[@]}" "${scale_args[@]}"
+if [ -n "${CALIBRATE:-}" ]; then
+  .venv/bin/python -m gald.calibrate --checkpoint "$EXPORTED" --data "$DATA" --split train --out "$CK" --no-progress
 fi
 .venv/bin/python -m gald.evaluate --checkpoint "$CK" --data "$DATA" --split val --json "$CK.eval.json" --no-progress
 .venv/bin/python -m benchmarks.mask_vs_segment --checkpoint "$CK" --data "$DATA" --json "$CK.mask.json"

@@ -53,10 +53,11 @@ def weights_digest(checkpoint: Path) -> str:
     return hashlib.sha256(weights.read_bytes() + meta.read_bytes()).hexdigest()
 
 
-def cached_or_evaluate(checkpoint: Path, data: str, split: str, scale: float, cache_dir: Path) -> dict[str, Any]:
-    """The evaluation at `scale`, from the cache when it was made from these exact files and settings."""
+def cached_or_evaluate(checkpoint: Path, digest: str, data: str, split: str, scale: float,
+                       cache_dir: Path) -> dict[str, Any]:
+    """The evaluation at `scale`, from the cache when it was made from these exact files (`digest`, see
+    `weights_digest`) and settings."""
     from gald.evaluate import run_evaluation
-    digest = weights_digest(checkpoint)
     path = cache_dir / f"{checkpoint.name}.{split}.s{scale:g}.eval.json"
     if path.is_file():
         ev = json.loads(path.read_text())
@@ -82,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     from gald.data import SMALL_CAMVID_CLASSES
     from gald.evaluate import parse_scales
     ck = args.checkpoint.with_suffix("") if args.checkpoint.suffix in (".json", ".safetensors") else args.checkpoint
-    small = list(SMALL_CAMVID_CLASSES)
-    rows = [scale_row(s, cached_or_evaluate(ck, args.data, args.split, s, args.cache_dir), small)
+    small, digest = list(SMALL_CAMVID_CLASSES), weights_digest(ck)
+    rows = [scale_row(s, cached_or_evaluate(ck, digest, args.data, args.split, s, args.cache_dir), small)
             for s in parse_scales(args.scales)]
     print(f"{args.split} split, {ck.name}, scale relative to the checkpoint's inference scale; mIoU and "
           "small-class IoU (GALD):")
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         from gald.checkpoint import read_metadata
         measured_at = float((read_metadata(ck).get("inference") or {}).get("scale", 1.0))
-        args.json.write_text(json.dumps({"checkpoint": str(ck), "checkpoint_sha256": weights_digest(ck),
+        args.json.write_text(json.dumps({"checkpoint": str(ck), "checkpoint_sha256": digest,
                                          "inference_scale_of_checkpoint": measured_at, "data": args.data,
                                          "split": args.split, "rows": rows}, indent=2) + "\n")
     return 0

@@ -191,11 +191,10 @@ def calibration_lines(meta: dict[str, Any]) -> str:
              f"{cal['sample_stride']}th row and column) to maximise that head's {cal['split']} mIoU, folded into "
              "the head's last 1x1 conv:", "",
              f"| head | {cal['split']} mIoU before | after | biases (abs. value >= 0.05) |", "|---|---|---|---|"]
-    names = {"gald": "GALD (main head)", "ga": "GA probe", "fcn": "FCN probe"}
-    for head in [h for h in names if h in cal["bias"]]:
+    for head in [h for h in HEADS if h in cal["bias"]]:
         order = meta.get("class_names") or list(cal["bias"][head])  # the JSON's keys are sorted; the card is not
         biases = ", ".join(f"{k} {cal['bias'][head][k]:+.2f}" for k in order if abs(cal["bias"][head][k]) >= 0.05)
-        lines.append(f"| {names[head]} | {_pct(cal['miou_before'][head])} | {_pct(cal['miou_after'][head])} | "
+        lines.append(f"| {TITLES[head]} | {_pct(cal['miou_before'][head])} | {_pct(cal['miou_after'][head])} | "
                      f"{biases or '-'} |")
     return "\n".join(lines)
 
