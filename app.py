@@ -12,9 +12,8 @@ import os
 import sys
 from pathlib import Path
 
+from app import DEFAULT_CHECKPOINT
 from app.memory import limit_malloc_arenas  # only ctypes: cheap, and must run before the heavy imports
-
-DEFAULT_CHECKPOINT = "checkpoints/galdnet_lite2_camvid"
 
 
 def main(argv: list[str] | None = None) -> int:

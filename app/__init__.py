@@ -10,3 +10,7 @@
 
 `app.py` at the repository root is the launcher; nothing here builds a UI at import time.
 """
+
+# the bundled model the app, `app.py` and `Predictor.from_checkpoint` load by default (kept here, in a module
+# without imports, so that app.py can read it before its heavy imports)
+DEFAULT_CHECKPOINT = "checkpoints/galdnet_lite2_camvid"

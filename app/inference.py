@@ -31,6 +31,8 @@ from PIL import Image
 
 import gald
 
+from . import DEFAULT_CHECKPOINT
+
 try:  # Hugging Face ZeroGPU: the decorated function gets a GPU for its duration
     import spaces  # type: ignore[import-not-found]
 
@@ -41,7 +43,6 @@ except ImportError:  # everywhere else a no-op
         return fn if fn is not None else (lambda f: f)
 
 
-DEFAULT_CHECKPOINT = "checkpoints/galdnet_lite2_camvid"
 HEADS = ("fcn", "ga", "gald")  # Fig. 5 (b)-(d)
 HEAD_LOGITS = {"fcn": "logits_fcn", "ga": "logits_ga", "gald": "logits_gald"}
 HEAD_TITLES = {"fcn": "FCN", "ga": "GA", "gald": "GALD"}
