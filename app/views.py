@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 
 import gald
-from gald.segments import decompose_errors
+from gald.evaluation.segments import decompose_errors
 
 from . import figures, plots
 from .inference import HEAD_TITLES, Analysis, Predictor, cpu_count
@@ -269,7 +269,7 @@ def titles() -> dict[str, str]:
 
 
 def ga_reach_note(pred: Predictor) -> str:
-    """What the checkpoint's GA module really aggregates (benchmarks/ga_reach.py, `CKPT.ga_reach.json`),
+    """What the checkpoint's GA module really aggregates (gald/reports/ga_reach.py, `CKPT.ga_reach.json`),
     shown where users compare the GA and GALD stages."""
     cfg = pred.model.config
     if not cfg.uses_ga:

@@ -3,9 +3,9 @@ whole table costs and whether it fits a budget.
 
     .venv/bin/python -m benchmarks.protocol_plan [--hours 3] [--head-iters 300] [--e2e-config CONFIG]
 
-Head protocol (`gald.head_protocol`): every row's modules after the frozen trunk on batch-8 feature maps of a
+Head protocol (`gald.ablation.head_protocol`): every row's modules after the frozen trunk on batch-8 feature maps of a
 480x360 image at output stride 16 (23x30, the shape the cache holds at scale 1), loss at half label resolution.
-End-to-end protocol (`gald.end_to_end_protocol`): the whole model of the e2e config on batch-8 crops (random
+End-to-end protocol (`gald.ablation.end_to_end`): the whole model of the e2e config on batch-8 crops (random
 data, so no weights are needed). Evaluation is timed as a forward pass over one val-sized input, times 101.
 Steps are timed after one warm-up step; the median of `--steps` is used.
 """
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -22,14 +21,13 @@ import torch
 import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from gald.config_file import load_config  # noqa: E402
-from gald.end_to_end_protocol import CORE_ROWS  # noqa: E402
-from gald.engine import make_optimizer  # noqa: E402
-from gald.head_protocol import LOSS_STRIDE, ROWS, HeadModel  # noqa: E402
-from gald.losses import GALDLoss  # noqa: E402
+from gald.ablation.end_to_end import CORE_ROWS  # noqa: E402
+from gald.ablation.head_protocol import LOSS_STRIDE, ROWS, HeadModel  # noqa: E402
+from gald.io.config_file import load_config  # noqa: E402
 from gald.models import GALDConfig, GALDNet  # noqa: E402
+from gald.training.engine import make_optimizer  # noqa: E402
+from gald.training.losses import GALDLoss  # noqa: E402
 
 NUM_CLASSES, VAL_IMAGES, FEATURE_HW, IMAGE_HW = 11, 101, (23, 30), (360, 480)
 

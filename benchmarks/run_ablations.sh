@@ -18,4 +18,4 @@ for row in "${rows[@]}"; do
     .venv/bin/python -m gald.evaluate --checkpoint "runs/ablation_$row/last" --data "$DATA" --split val \
         --json "checkpoints/ablations/$row.json"
 done
-.venv/bin/python -m benchmarks.ablation_table
+.venv/bin/python -m gald.reports.ablation_table

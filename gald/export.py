@@ -8,7 +8,7 @@ of every head at every validation) goes into the metadata too, for the app's das
 `--output-stride 8`, a model trained at output stride 16 is rebuilt at 8 (the same weights: only the
 dilations of the last stages change), the "train at 16, infer at 8" trick. With `--inference-scale S`,
 evaluate / predict / the app resize inputs by S before the network (a model trained on random rescales
-can see thin objects better when zoomed in; `benchmarks/inference_scale.py` measures that on train data).
+can see thin objects better when zoomed in; `gald/reports/inference_scale.py` measures that on train data).
 Evaluate the exported file again: fp16 storage moves val mIoU by ~0.01 points.
 """
 
@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from .checkpoint import CheckpointError, checkpoint_paths, load_checkpoint, read_metadata, save_checkpoint
+from .io.checkpoint import CheckpointError, checkpoint_paths, load_checkpoint, read_metadata, save_checkpoint
 from .models import GALDConfig, GALDNet
 
 VAL_KEYS = ("gald_miou", "ga_miou", "fcn_miou", "boundary_iou_5")
@@ -154,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "learning curve and val mIoU are kept in the metadata for the model card")
     p.add_argument("--inference-scale", type=float,
                    help="input scale evaluate / predict / the app run it at (the training config's is the default); "
-                   "choose it on train data, e.g. with benchmarks/inference_scale.py")
+                   "choose it on train data, e.g. with gald/reports/inference_scale.py")
     args = p.parse_args(argv)
     if checkpoint_paths(args.src) == checkpoint_paths(args.dst):
         print("error: SRC and DST are the same checkpoint", file=sys.stderr)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gald.config_file import load_config
+from gald.io.config_file import load_config
 from gald.models import GALDConfig
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
-from benchmarks import head_protocol_table
-from gald import end_to_end_protocol as e2e
-from gald.ablation_stats import load, summarize
+from gald.ablation import end_to_end as e2e
+from gald.ablation.stats import load, summarize
+from gald.reports import head_protocol_table
 
 
 def test_row_overrides_are_the_head_protocol_rows():

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from benchmarks import head_protocol_table
-from gald import head_protocol
+from gald.ablation import head_protocol
+from gald.reports import head_protocol_table
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,7 @@ def test_statistics_pair_by_seed(tmp_path):
 
 
 def test_row_order_covers_every_protocol_row():
-    from gald import ablation_stats
+    from gald.ablation import stats as ablation_stats
 
     assert set(ablation_stats.ROW_ORDER) == set(head_protocol.ROWS)
 

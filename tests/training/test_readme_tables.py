@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import ablation_table, head_protocol_table, model_card
+from gald.reports import ablation_table, head_protocol_table, model_card
 
 ROOT = Path(__file__).resolve().parents[2]
 BLOCK = re.compile(r"<!-- generated: (?P<cmd>[^\n]*?) -->\n(?P<body>.*?)\n<!-- end generated -->", re.S)
@@ -23,13 +23,13 @@ def _blocks() -> dict[str, str]:
 
 def _generate(cmd: str) -> str:
     args = cmd.split()
-    if args[:2] == ["python", "-m"] and args[2] == "benchmarks.model_card":
+    if args[:2] == ["python", "-m"] and args[2] == "gald.reports.model_card":
         ck = Path(args[args.index("--checkpoint") + 1])
         return model_card.card(ROOT / ck)
-    if args[:3] == ["python", "-m", "benchmarks.ablation_table"]:
+    if args[:3] == ["python", "-m", "gald.reports.ablation_table"]:
         directory = Path(args[args.index("--dir") + 1]) if "--dir" in args else Path("checkpoints/ablations")
         return ablation_table.markdown(ablation_table.load_rows(ROOT / directory))
-    if args[:3] == ["python", "-m", "benchmarks.head_protocol_table"]:
+    if args[:3] == ["python", "-m", "gald.reports.head_protocol_table"]:
         directory = Path(args[args.index("--dir") + 1]) if "--dir" in args else Path("checkpoints/ablations/head")
         return head_protocol_table.markdown(head_protocol_table.summarize(head_protocol_table.load(ROOT / directory)))
     raise AssertionError(f"README names an unknown generator: {cmd}")
@@ -37,8 +37,8 @@ def _generate(cmd: str) -> str:
 
 def test_readme_has_the_generated_blocks():
     cmds = _blocks()
-    assert any("benchmarks.model_card" in c for c in cmds), "the model card is not generated"
-    assert any("benchmarks.ablation_table" in c for c in cmds), "the ablation table is not generated"
+    assert any("gald.reports.model_card" in c for c in cmds), "the model card is not generated"
+    assert any("gald.reports.ablation_table" in c for c in cmds), "the ablation table is not generated"
 
 
 @pytest.mark.parametrize("cmd", sorted(_blocks()))
@@ -49,7 +49,7 @@ def test_readme_block_matches_its_command(cmd):
 
 def test_a_changed_number_is_caught(tmp_path):
     """The comparison is not vacuous: one digit changed in a block makes it differ."""
-    cmd = next(c for c in _blocks() if "benchmarks.model_card" in c)
+    cmd = next(c for c in _blocks() if "gald.reports.model_card" in c)
     body = _blocks()[cmd]
     digit = re.search(r"\d", body)
     changed = body[:digit.start()] + str((int(digit.group()) + 1) % 10) + body[digit.end():]

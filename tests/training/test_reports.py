@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from benchmarks import ablation_table, model_card
+from gald.reports import ablation_table, model_card
 
 CLASSES = ["Sky", "Pole", "Car"]
 

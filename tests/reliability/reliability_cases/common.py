@@ -16,11 +16,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[3]
-if str(REPO) not in sys.path:  # the report script and pytest from anywhere
-    sys.path.insert(0, str(REPO))
+from gald.data.constants import CAMVID_CLASSES, CAMVID_PALETTE
 
-from gald.data.constants import CAMVID_CLASSES, CAMVID_PALETTE  # noqa: E402
+REPO = Path(__file__).resolve().parents[3]
 
 PYTHON = sys.executable
 NORMALIZATION = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
@@ -99,24 +97,24 @@ def write_zero_png(path: Path, width: int, height: int) -> Path:
     return path
 
 
-def _save(img: Image.Image, path: Path, fmt: str | None = None, **kwargs: Any) -> Path:
+def save(img: Image.Image, path: Path, fmt: str | None = None, **kwargs: Any) -> Path:
     img.save(path, fmt, **kwargs)
     return path
 
 
-def _good_png(d: Path, name: str = "good.png", size: tuple[int, int] = GOOD_SIZE, seed: int = 0) -> Path:
-    return _save(Image.fromarray(synthetic_pair(size, seed)[0]), d / name)
+def good_png(d: Path, name: str = "good.png", size: tuple[int, int] = GOOD_SIZE, seed: int = 0) -> Path:
+    return save(Image.fromarray(synthetic_pair(size, seed)[0]), d / name)
 
 
-def _encoded(fmt: str, size: tuple[int, int] = GOOD_SIZE, **kwargs: Any) -> bytes:
+def encoded(fmt: str, size: tuple[int, int] = GOOD_SIZE, **kwargs: Any) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(synthetic_pair(size)[0]).save(buf, fmt, **kwargs)
     return buf.getvalue()
 
 
-def _solid(colour: tuple[int, int, int], size: tuple[int, int] = GOOD_SIZE) -> Image.Image:
+def solid(colour: tuple[int, int, int], size: tuple[int, int] = GOOD_SIZE) -> Image.Image:
     return Image.new("RGB", size, colour)
 
-def _short(text: str, n: int = 90) -> str:
+def short(text: str, n: int = 90) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= n else text[: n - 3] + "..."

@@ -13,9 +13,9 @@ from typing import Any
 from .common import (
     TRACEBACK,
     Result,
-    _good_png,
-    _short,
     free_port,
+    good_png,
+    short,
 )
 from .input_cases import INPUT_CASES, InputCase
 
@@ -67,7 +67,7 @@ def run_input_case(app: AppClient, case: InputCase, workdir: Path, good: Path) -
         out = app.analyze(image, label, case.alpha, case.channel)
     except Exception as exc:  # AppError (server said no) or ValueError (client refused before upload)
         message = str(exc)
-        observed = f"error: {_short(message)}"
+        observed = f"error: {short(message)}"
         if case.error is None:
             problem = "failed"
         elif not re.search(case.error, message):
@@ -82,7 +82,7 @@ def run_input_case(app: AppClient, case: InputCase, workdir: Path, good: Path) -
                 problem = case.check(out) if case.check else None
             except Exception as exc:  # a missing output is a failure of the case, not of the report
                 problem = f"check crashed: {type(exc).__name__}: {exc}"
-            observed = "works" + (f" ({_short(str(out.get('summary', '')).split(chr(10))[0], 60)})"
+            observed = "works" + (f" ({short(str(out.get('summary', '')).split(chr(10))[0], 60)})"
                                   if problem is None else "")
     seconds = time.perf_counter() - t0
     if observed.startswith("error"):
@@ -91,7 +91,7 @@ def run_input_case(app: AppClient, case: InputCase, workdir: Path, good: Path) -
             alive = "Analysed" in str(after.get("summary", ""))
         except Exception as exc:
             alive = False
-            observed += f"; then good request failed: {_short(str(exc), 60)}"
+            observed += f"; then good request failed: {short(str(exc), 60)}"
         if not alive:
             problem = problem or "server did not answer a good request afterwards"
     if problem:
@@ -117,7 +117,7 @@ def serve_inprocess(checkpoint: Path) -> Iterator[tuple[Any, str]]:
 
 def input_results(url: str, workdir: Path, cases: list[InputCase] | None = None) -> list[Result]:
     app = AppClient(url, workdir / "downloads")
-    good = _good_png(workdir, "alive_48x32.png", (48, 32), seed=7)
+    good = good_png(workdir, "alive_48x32.png", (48, 32), seed=7)
     return [run_input_case(app, c, workdir, good) for c in (cases if cases is not None else INPUT_CASES)]
 
 

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .common import PYTHON, REPO, Result, _short, free_port, synthetic_pair
-from .data import _subprocess_env
+from .common import PYTHON, REPO, Result, free_port, short, synthetic_pair
+from .data import subprocess_env
 from .inputs import AppClient
 
 
@@ -30,7 +30,7 @@ class AppProcess:
         self.url = f"http://127.0.0.1:{self.port}/"
         self.tmp = workdir / "server_tmp"  # TMPDIR: the app's exports and gradio's cache, to measure disk use
         self.tmp.mkdir(parents=True, exist_ok=True)
-        env = {**_subprocess_env(), "GRADIO_SERVER_PORT": str(self.port), "GRADIO_SERVER_NAME": "127.0.0.1",
+        env = {**subprocess_env(), "GRADIO_SERVER_PORT": str(self.port), "GRADIO_SERVER_NAME": "127.0.0.1",
                "TMPDIR": str(self.tmp), "GRADIO_TEMP_DIR": str(self.tmp / "gradio")}
         self.log_path = workdir / "server.log"
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in close()
@@ -149,7 +149,7 @@ def concurrent_load(server: AppProcess, images: list[Path], clients: int, per_cl
                 ok = "Analysed" in str(out.get("summary", ""))
                 problem = None if ok else "no summary"
             except Exception as exc:
-                problem = f"{type(exc).__name__}: {_short(str(exc), 80)}"
+                problem = f"{type(exc).__name__}: {short(str(exc), 80)}"
             with lock:
                 (failures.append(problem) if problem else latencies.append(time.perf_counter() - t0))
 
@@ -186,7 +186,7 @@ def burst(server: AppProcess, images: list[Path], n: int) -> dict[str, Any]:
             if re.search(r"queue is full|Queue is full", str(exc), re.I):
                 refused += 1
             else:
-                other.append(_short(f"{type(exc).__name__}: {exc}", 80))
+                other.append(short(f"{type(exc).__name__}: {exc}", 80))
     return {"submitted": n, "completed": done, "refused_queue_full": refused, "other_errors": sorted(set(other))[:3]}
 
 
@@ -275,7 +275,7 @@ def server_errors(log: Path, limit: int = 5) -> list[str]:
     """Distinct exception lines in the server log (for the report when a request failed)."""
     text = log.read_text(errors="replace") if log.exists() else ""
     found = re.findall(r"^(?:[\w.]+(?:Error|Exception|Interrupt)\b.*)$", text, re.M)
-    return sorted({_short(f, 150) for f in found if not f.startswith("KeyboardInterrupt")})[:limit]
+    return sorted({short(f, 150) for f in found if not f.startswith("KeyboardInterrupt")})[:limit]
 
 
 def run_load(checkpoint: Path, workdir: Path, *, clients: int, per_client: int, sequential: int, warmup: int,
@@ -301,7 +301,7 @@ def run_load(checkpoint: Path, workdir: Path, *, clients: int, per_client: int, 
                 figures["burst"]["after_burst_ok"] = "Analysed" in str(after.get("summary", ""))
             except Exception as exc:  # the server must serve normally once the burst has drained
                 figures["burst"]["after_burst_ok"] = False
-                figures["burst"]["after_burst_error"] = _short(f"{type(exc).__name__}: {exc}", 80)
+                figures["burst"]["after_burst_error"] = short(f"{type(exc).__name__}: {exc}", 80)
         figures["sequential"] = sequential_memory(server, seq, sequential, warmup)
         figures["rss_end_mb"] = round(server.rss_mb())
     figures["server_errors"] = server_errors(server.log_path)
