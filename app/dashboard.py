@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from gald.ablation import stats as ablation_stats
-from gald.export import phased_learning_curve
+from gald.reports.training_phases import phased_learning_curve
 
 from . import plots
 from .inference import Predictor

@@ -30,7 +30,7 @@ from PIL import Image
 
 import gald
 from gald.evaluation.inference import Inference
-from gald.heads import HEAD_KEYS, LD_OFF_KEY, LD_OFF_STAGE
+from gald.heads import HEAD_KEYS, LD_OFF_KEY, LD_OFF_STAGE, TITLES
 from gald.heads import HEADS as HEAD_REGISTRY
 
 from . import DEFAULT_CHECKPOINT
@@ -46,7 +46,7 @@ except ImportError:  # everywhere else a no-op
 
 
 HEADS = HEAD_KEYS  # Fig. 5 (b)-(d)
-HEAD_TITLES = {h.key: h.title for h in HEAD_REGISTRY}
+HEAD_TITLES = TITLES
 EXPORT_DIR = Path(tempfile.gettempdir()) / "gald_studio"
 SCALE_RANGE = (0.5, 2.0)  # input scales the app offers: beyond 2x a 2-core CPU takes seconds per image
 

@@ -14,10 +14,10 @@ import plotly.graph_objects as go
 from gald.ablation.rows import row_title
 from gald.evaluation.metrics import small_large_split
 from gald.evaluation.segments import ERROR_KINDS
-from gald.heads import HEADS, LD_OFF_KEY, LD_OFF_TITLE
+from gald.heads import LD_OFF_KEY, LD_OFF_TITLE, TITLES
 
 HEAD_COLOURS = {"fcn": "#9aa5b1", "ga": "#4c78a8", "gald": "#f58518", "gald_ld_off": "#b279a2"}
-HEAD_NAMES = {**{h.key: h.title for h in HEADS}, LD_OFF_KEY: LD_OFF_TITLE}
+HEAD_NAMES = {**TITLES, LD_OFF_KEY: LD_OFF_TITLE}
 FONT = dict(family="Inter, system-ui, sans-serif", size=12)
 
 

@@ -20,14 +20,14 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-ROOT = Path(__file__).resolve().parents[1]
+from gald.ablation.head_protocol import LOSS_STRIDE, HeadModel
+from gald.ablation.rows import CORE_ROWS, ROWS
+from gald.io.config_file import load_config
+from gald.models import GALDConfig, GALDNet
+from gald.training.engine import make_optimizer
+from gald.training.losses import GALDLoss
 
-from gald.ablation.end_to_end import CORE_ROWS  # noqa: E402
-from gald.ablation.head_protocol import LOSS_STRIDE, ROWS, HeadModel  # noqa: E402
-from gald.io.config_file import load_config  # noqa: E402
-from gald.models import GALDConfig, GALDNet  # noqa: E402
-from gald.training.engine import make_optimizer  # noqa: E402
-from gald.training.losses import GALDLoss  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 NUM_CLASSES, VAL_IMAGES, FEATURE_HW, IMAGE_HW = 11, 101, (23, 30), (360, 480)
 
@@ -77,7 +77,7 @@ def e2e_plan(config: str, steps: int) -> tuple[dict[str, float], int]:
     crop, iters = cfg["data"]["crop_size"], cfg["optim"]["iters"]
     out = {}
     for row in CORE_ROWS:
-        model = GALDNet(GALDConfig.from_dict({**cfg["model"], **ROWS[row], "num_classes": NUM_CLASSES})).train()
+        model = GALDNet(GALDConfig.from_dict({**cfg["model"], **ROWS[row].model, "num_classes": NUM_CLASSES})).train()
         step = _median_step(model, lambda: (torch.randn(8, 3, *crop), torch.randint(0, NUM_CLASSES, (8, *crop))),
                             steps)
         out[row] = iters * step + _eval_seconds(model, torch.randn(1, 3, *IMAGE_HW))

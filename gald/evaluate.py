@@ -42,7 +42,7 @@ from .data import (
     build_dataset,
 )
 from .evaluation.evaluator import evaluate, summarize_small_large
-from .evaluation.inference import Preprocessing
+from .evaluation.inference import Preprocessing, pick_device
 from .evaluation.metrics import DEFAULT_BAND_WIDTHS, small_large_split
 from .io.checkpoint import CheckpointError, load_checkpoint
 
@@ -88,21 +88,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise EvaluationError("--device cuda requested but CUDA is not available on this machine")
-    return torch.device(name)
-
-
 def run_evaluation(checkpoint: str | Path, data: str, split: str = "val", *, flip: bool = False,
                    scales: Sequence[float] = (1.0,), limit: int | None = None, max_size: int = 2048,
                    device: str = "auto", amp: bool = False, workers: int = 2,
                    band_widths: Sequence[int] = DEFAULT_BAND_WIDTHS, progress: bool = True) -> dict[str, Any]:
     """Load, evaluate and annotate; raises CheckpointError / DatasetError / EvaluationError."""
     t0 = time.perf_counter()
-    dev = pick_device(device)
+    dev = pick_device(device, EvaluationError)
     model, meta = load_checkpoint(checkpoint, map_location=dev)
     num_classes = model.config.num_classes
     pre = Preprocessing.from_metadata(meta)  # the scale is applied by the evaluator, to the normalised tensor

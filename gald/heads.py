@@ -29,6 +29,8 @@ HEADS: tuple[Head, ...] = (
 )
 HEAD_KEYS: tuple[str, ...] = tuple(h.key for h in HEADS)
 BY_KEY: dict[str, Head] = {h.key: h for h in HEADS}
+TITLES: dict[str, str] = {h.key: h.title for h in HEADS}
+CARD_TITLES: dict[str, str] = {h.key: h.card_title for h in HEADS}
 BY_OUTPUT: dict[str, Head] = {h.output: h for h in HEADS}
 # the main head with LD switched off (M := 0), from the same pass: an extra key beside the three heads
 LD_OFF_KEY, LD_OFF_STAGE, LD_OFF_TITLE = "gald_ld_off", "logits_gald_ld_off", "GALD, LD off"

@@ -25,7 +25,7 @@ from PIL import Image
 
 from .data import DatasetError, load_image
 from .evaluation.evaluator import sliding_window
-from .evaluation.inference import Inference, head_probabilities
+from .evaluation.inference import Inference, head_probabilities, pick_device
 from .evaluation.metrics import class_map
 from .heads import BY_KEY
 from .io.checkpoint import CheckpointError, load_checkpoint
@@ -116,14 +116,6 @@ class Segmenter:
         return Image.fromarray(blend.round().clip(0, 255).astype(np.uint8))
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise PredictError("--device cuda requested but CUDA is not available on this machine")
-    return torch.device(name)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -131,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.input.is_dir() and args.out.resolve() == args.input.resolve():
             raise PredictError(f"--out {args.out} is the input folder: the predictions would overwrite "
                                "PNG inputs; choose another folder")
-        device = pick_device(args.device)
+        device = pick_device(args.device, PredictError)
         model, meta = load_checkpoint(args.checkpoint, map_location=device)
         segmenter = Segmenter(model, meta, device, args.head, args.max_size)
     except (CheckpointError, PredictError) as exc:

@@ -4,7 +4,7 @@
         --out checkpoints/ablations/e2e [--rows fcn ga ld gald] [--seeds 0 1 2] [--set KEY=VALUE ...]
 
 Each row x seed is one `gald.train` run of the same config (backbone, data, recipe, budget) with only the
-row's model overrides (`gald.ablation.head_protocol.ROWS`) and `train.seed` changed, then `gald.evaluate` of its
+row's model overrides (`gald.ablation.rows.ROWS`) and `train.seed` changed, then `gald.evaluate` of its
 *last* weights (no selection on val) at the labels' full resolution. The result goes to
 `OUT/<row>_seed<k>.json` in the head protocol's flat shape (main head: mIoU, small / large-class IoU,
 boundary IoU at 5 px) plus the full evaluation under `evaluation`; `python -m gald.reports.head_protocol_table
@@ -22,14 +22,7 @@ from typing import Any
 
 from .. import evaluate, train
 from ..io.checkpoint import atomic_write_bytes
-from .head_protocol import ROWS
-
-CORE_ROWS = ("fcn", "ga", "ld", "gald")
-
-
-def row_overrides(row: str) -> list[str]:
-    """`--set` overrides that turn the config's model into the row (JSON values, so dicts survive)."""
-    return [f"model.{k}={json.dumps(v)}" for k, v in ROWS[row].items()]
+from .rows import CORE_ROWS, ROWS, config_overrides
 
 
 def flatten(evaluation: dict[str, Any]) -> dict[str, Any]:
@@ -49,7 +42,7 @@ def run_row(row: str, seed: int, *, config: str, runs: Path, out: Path, data: st
     resume = ["--resume"] if any(run_dir.glob("snapshot-*")) else []
     t0 = time.perf_counter()
     args = ["--config", config, "--out", str(run_dir), "--no-progress", *resume,
-            *[a for o in [*row_overrides(row), f"train.seed={seed}", *overrides] for a in ("--set", o)]]
+            *[a for o in [*config_overrides(row), f"train.seed={seed}", *overrides] for a in ("--set", o)]]
     if train.main(args) != 0:
         raise SystemExit(f"training {row} seed {seed} failed (run directory {run_dir})")
     train_s = time.perf_counter() - t0
@@ -60,7 +53,7 @@ def run_row(row: str, seed: int, *, config: str, runs: Path, out: Path, data: st
     evaluation = json.loads(eval_path.read_text())
     training = evaluation.get("training", {})
     result = {**flatten(evaluation), "row": row, "seed": seed, "iters": training.get("optim", {}).get("iters"),
-              "train_seconds": round(train_s, 1), "config": ROWS[row], "protocol": "end_to_end",
+              "train_seconds": round(train_s, 1), "config": ROWS[row].model, "protocol": "end_to_end",
               "evaluation": evaluation}
     atomic_write_bytes(target, (json.dumps(result, indent=1) + "\n").encode())  # a half-written JSON would be skipped
     return result

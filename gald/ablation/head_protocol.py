@@ -34,28 +34,8 @@ from ..models.backbones import backbone_normalization, build_backbone
 from ..progress import progress
 from ..training.engine import make_optimizer, poly_lr_lambda
 from ..training.losses import GALDLoss
+from .rows import ROWS
 
-# Table 1 (a) GA modules, (b) + LD, (c) arrangements, (e) LD downsampling: row -> GALDConfig overrides
-ROWS: dict[str, dict[str, Any]] = {
-    "fcn": {"arrangement": "fcn"},
-    "psp": {"arrangement": "ga", "ga": "psp"},
-    "aspp": {"arrangement": "ga", "ga": "aspp"},
-    "nl": {"arrangement": "ga", "ga": "nl"},
-    "ga": {"arrangement": "ga", "ga": "cgnl"},
-    "ld": {"arrangement": "ld"},
-    "psp_ld": {"arrangement": "gald", "ga": "psp"},
-    "aspp_ld": {"arrangement": "gald", "ga": "aspp"},
-    "nl_ld": {"arrangement": "gald", "ga": "nl"},
-    "gald": {"arrangement": "gald", "ga": "cgnl"},
-    "ldga": {"arrangement": "ldga", "ga": "cgnl"},
-    "parallel": {"arrangement": "parallel", "ga": "cgnl"},
-    "ld_avgpool": {"arrangement": "gald", "ga": "cgnl", "ld_downsample": "avgpool"},
-    "ld_bilinear": {"arrangement": "gald", "ga": "cgnl", "ld_downsample": "bilinear"},
-    # the GA structure head-to-head of the model issue: CGNL rows use the official structure (down conv ->
-    # CGNL with its residual at half resolution -> upsample) unless a row names another
-    "ga_residual_full": {"arrangement": "ga", "ga": "cgnl", "ga_kwargs": {"structure": "residual_full"}},
-    "gald_residual_full": {"arrangement": "gald", "ga": "cgnl", "ga_kwargs": {"structure": "residual_full"}},
-}
 BACKBONE, OUTPUT_STRIDE = "efficientnet_lite0", 16
 TRAIN_VARIANTS = [(s, flip) for s in (0.75, 1.0, 1.25) for flip in (False, True)]
 LOSS_STRIDE = 2  # the loss is computed at half the label resolution (nearest-subsampled labels): 4x cheaper
@@ -111,7 +91,7 @@ class HeadModel(torch.nn.Module):
 
     def __init__(self, row: str, num_classes: int) -> None:
         super().__init__()
-        overrides = dict(ROWS[row])
+        overrides = dict(ROWS[row].model)
         if overrides.get("ga", "cgnl") == "cgnl" and "ga_kwargs" not in overrides:
             overrides["ga_kwargs"] = {"structure": "official"}  # as in the bundled model
         cfg = GALDConfig(num_classes=num_classes, backbone=BACKBONE, output_stride=OUTPUT_STRIDE, aux=False,
@@ -148,7 +128,7 @@ def train_row(row: str, seed: int, train: list[dict[str, torch.Tensor]], val: di
         scheduler.step()
     train_s = time.perf_counter() - t0
     return {**evaluate_head(model, val, num_classes, class_names), "row": row, "seed": seed, "iters": iters,
-            "train_seconds": round(train_s, 1), "config": ROWS[row]}
+            "train_seconds": round(train_s, 1), "config": ROWS[row].model}
 
 
 @torch.no_grad()

@@ -13,15 +13,10 @@ from pathlib import Path
 from statistics import mean, stdev
 from typing import Any
 
-from .rows import PAPER_ROWS
+from .rows import ROW_ORDER, row_title
 
-ROW_ORDER = ("fcn", "psp", "aspp", "nl", "ga", "ld", "psp_ld", "aspp_ld", "nl_ld", "gald", "ldga", "parallel",
-             "ld_avgpool", "ld_bilinear", "ga_residual_full", "gald_residual_full")
 # two-sided 95 % Student-t quantiles by degrees of freedom
 T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
-TITLES = {"psp": "+PSP", "aspp": "+ASPP", "nl": "+NL", "ld_avgpool": "+CGNL+LD (avg-pool mask)",
-          "ld_bilinear": "+CGNL+LD (bilinear mask)", "ga_residual_full": "+CGNL, full-resolution residual",
-          "gald_residual_full": "+CGNL+LD, full-resolution residual"}
 METRICS = ("miou", "small_miou", "large_miou", "boundary_iou_5")
 FILE = re.compile(r"(?P<row>.+)_seed(?P<seed>\d+)\.json")
 
@@ -36,7 +31,7 @@ def load(directory: Path) -> dict[str, dict[int, dict[str, Any]]]:
 
 
 def title(row: str) -> str:
-    return TITLES.get(row) or (PAPER_ROWS[row][0] if row in PAPER_ROWS else row)
+    return row_title(row)
 
 
 def paired_delta(row: dict[int, dict[str, Any]], fcn: dict[int, dict[str, Any]]) -> dict[str, Any] | None:

@@ -28,6 +28,15 @@ from ..io.checkpoint import load_checkpoint
 from .metrics import class_map
 
 
+def pick_device(name: str, error: type[Exception] = ValueError) -> torch.device:
+    """"auto" -> CUDA when available, else CPU; asking for CUDA where there is none raises `error`."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise error("--device cuda requested but CUDA is not available on this machine")
+    return torch.device(name)
+
+
 def head_probabilities(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Softmax of a head's logits bilinearly resized to `size` (the label's / the image's): the one step from
     logits to the probabilities that evaluation averages and both the evaluator and the app take the argmax of."""

@@ -3,8 +3,8 @@
     python -m gald.reports.ablation_table [--dir checkpoints/ablations]
 
 Each row's JSON is written by `python -m gald.evaluate ... --json checkpoints/ablations/<row>.json` after
-`python -m gald.train --config configs/camvid_ablation/<row>.yaml`. The last column is the paper's
-Cityscapes val result for the same row (ResNet-50, Table 1), as mIoU and difference to its FCN baseline.
+`bash benchmarks/run_ablations.sh <row>` (configs/camvid_ablation.yaml + the row registry). The last column is
+the paper's Cityscapes val result for the same row (ResNet-50, Table 1), as mIoU and difference to its FCN baseline.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import json
 import math
 from pathlib import Path
 
-from ..ablation.rows import PAPER_ROWS
+from ..ablation.rows import PAPER_BASELINE, ROW_ORDER, ROWS, row_key, row_title
 
 
 def _pct(x: float | None) -> str:
@@ -23,15 +23,20 @@ def _pct(x: float | None) -> str:
 
 def load_rows(directory: Path) -> list[dict]:
     rows = []
-    for stem, (label, paper, base) in PAPER_ROWS.items():
+    order = {key: i for i, key in enumerate(ROW_ORDER)}
+    stems = sorted((p.stem for p in directory.glob("*.json") if row_key(p.stem)[0] in ROWS),
+                   key=lambda s: (order[row_key(s)[0]], row_key(s)[1] or 0))
+    for stem in stems:
         path = directory / f"{stem}.json"
-        if not path.is_file():
+        paper = ROWS[row_key(stem)[0]].paper
+        if paper is None:
             continue
+        label = row_title(stem) + (" (run-to-run noise)" if row_key(stem)[1] is not None else "")
         result = json.loads(path.read_text())
         head = result["heads"]["gald"]
         rows.append({"row": stem, "label": label, "miou": head["miou"], "small": head.get("small_miou"),
                      "large": head.get("large_miou"), "biou5": result["boundary_iou"]["gald"].get("5"),
-                     "paper": paper, "paper_delta": paper - base,
+                     "paper": paper, "paper_delta": paper - PAPER_BASELINE,
                      "iters": result.get("training", {}).get("optim", {}).get("iters")})
     return rows
 

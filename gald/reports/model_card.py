@@ -18,10 +18,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..export import phased_learning_curve, training_phases
+from ..heads import CARD_TITLES, HEAD_KEYS
+from .training_phases import phased_learning_curve, training_phases
 
-HEADS = ("gald", "ga", "fcn")
-TITLES = {"gald": "GALD (main head)", "ga": "GA probe", "fcn": "FCN probe"}
+HEADS = tuple(reversed(HEAD_KEYS))  # the main head first
+TITLES = CARD_TITLES
 
 
 def _pct(v: Any) -> str:

@@ -143,7 +143,7 @@ def test_export_learning_curve_from_a_resumed_log(tmp_path, model):
 
 
 def test_learning_curve_wall_time_skips_session_gaps(tmp_path):
-    from gald.export import learning_curve
+    from gald.reports.training_phases import learning_curve
 
     t0 = 1_800_000_000
     lines = [{"step": 10, "event": "train", "total": 2.0, "time": t0},

@@ -15,13 +15,12 @@ import torch
 from PIL import Image
 
 import gald
+from gald.data.constants import CAMVID_CLASSES, CAMVID_PALETTE
 
 pytestmark = pytest.mark.browser
 
-CLASSES = ["Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol", "Fence", "Car", "Pedestrian",
-           "Bicyclist"]
-PALETTE = [[128, 128, 128], [128, 0, 0], [192, 192, 128], [128, 64, 128], [60, 40, 222], [128, 128, 0],
-           [192, 128, 128], [64, 64, 128], [64, 0, 128], [64, 64, 0], [0, 128, 192]]
+CLASSES = CAMVID_CLASSES
+PALETTE = [list(c) for c in CAMVID_PALETTE]
 TIMEOUT = 90_000
 
 

@@ -17,11 +17,11 @@ import numpy as np
 from PIL import Image
 
 from gald.data.constants import CAMVID_CLASSES, CAMVID_PALETTE
+from gald.models.backbones import IMAGENET_NORMALIZATION
 
 REPO = Path(__file__).resolve().parents[3]
 
 PYTHON = sys.executable
-NORMALIZATION = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
 PALETTE = [list(c) for c in CAMVID_PALETTE]
 GOOD_SIZE = (128, 96)  # (width, height) of the images that should work
 TRACEBACK = re.compile(r"Traceback \(most recent call last\)|File \"[^\"]+\", line \d+")
@@ -63,7 +63,7 @@ def make_checkpoint(path: str | os.PathLike, *, num_classes: int = 11, mid_chann
     torch.manual_seed(seed)
     model = gald.build_model(num_classes=num_classes, mid_channels=mid_channels).eval()
     meta = {"class_names": CAMVID_CLASSES[:num_classes], "palette": PALETTE[:num_classes],
-            "normalization": NORMALIZATION, "inference": {"scale": 1.0}}
+            "normalization": IMAGENET_NORMALIZATION, "inference": {"scale": 1.0}}
     gald.save_checkpoint(path, model, meta)
     return Path(path)
 
