@@ -1,4 +1,4 @@
-"""The README's tables are printed by scripts from the evaluation JSONs, never typed by hand."""
+"""The model cards' and Table 1's tables are printed by scripts from the evaluation JSONs, never typed by hand."""
 
 from __future__ import annotations
 
