@@ -16,7 +16,9 @@ import pytest
 from gald.reports import ablation_table, doc_blocks, head_protocol_table, model_card
 
 ROOT = doc_blocks.ROOT
-BUNDLED = sorted(p.stem for p in (ROOT / "checkpoints").glob("*.safetensors"))
+# bundled checkpoints: NAME.safetensors + NAME.json, or a folder NAME/ holding model.safetensors
+BUNDLED = sorted({p.stem for p in (ROOT / "checkpoints").glob("*.safetensors")}
+                 | {p.parent.name for p in (ROOT / "checkpoints").glob("*/model.safetensors")})
 
 
 def _generate(cmd: str) -> str:
