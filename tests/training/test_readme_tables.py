@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gald.reports import ablation_table, doc_blocks, head_protocol_table, model_card
+from gald.reports import ablation_table, checkpoint_table, doc_blocks, head_protocol_table, model_card
 
 ROOT = doc_blocks.ROOT
 # bundled checkpoints: NAME.safetensors + NAME.json, or a folder NAME/ holding model.safetensors
@@ -24,6 +24,8 @@ BUNDLED = sorted({p.stem for p in (ROOT / "checkpoints").glob("*.safetensors")}
 def _generate(cmd: str) -> str:
     args = cmd.split()
     module = args[2] if args[:2] == ["python", "-m"] else ""
+    if module.endswith(".checkpoint_table"):
+        return checkpoint_table.markdown([checkpoint_table.row(ROOT / ck) for ck in args[3:]])
     if module.endswith(".model_card"):
         return model_card.card(ROOT / args[args.index("--checkpoint") + 1])
     directory = Path(args[args.index("--dir") + 1]) if "--dir" in args else None
@@ -40,6 +42,9 @@ def test_docs_have_the_generated_blocks():
     assert any("ablation_table" in c for c in cmds), "the ablation table is not generated"
     assert sum("head_protocol_table" in c for c in cmds) == 2, "both Table 1 protocols are generated"
     assert BUNDLED, "no bundled checkpoint found"
+    table = [c for c in cmds if ".checkpoint_table " in c]
+    assert len(table) == 1 and cmds[table[0]][0] == ROOT / "README.md", "README's checkpoint table is not generated"
+    assert sorted(Path(ck).name for ck in table[0].split()[3:]) == BUNDLED, "README's table misses a checkpoint"
     for name in BUNDLED:  # one card per bundled checkpoint, in its own file
         card = ROOT / "docs" / "model_cards" / f"{name}.md"
         assert [c for c, (path, _) in cmds.items() if path == card and c.endswith(f"checkpoints/{name}")], \
