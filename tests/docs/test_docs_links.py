@@ -3,6 +3,7 @@ citation files agree with each other and with the license."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
 
@@ -51,6 +52,30 @@ def broken_links(root: Path, pending: set[str] = frozenset()) -> list[str]:
     return broken
 
 
+MODULE = re.compile(r"python -m ([A-Za-z_][\w.]*\w)(?![\w.<])")  # not a placeholder such as `gald.<command>`
+
+
+def _module_exists(root: Path, module: str) -> bool:
+    """A module of this repository (commands run from its root) or an installed one."""
+    path = root.joinpath(*module.split("."))
+    if (root / module.split(".")[0]).is_dir():
+        return path.with_suffix(".py").is_file() or (path / "__main__.py").is_file()
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a parent package is missing
+        return False
+
+
+def missing_modules(root: Path) -> list[str]:
+    """`python -m X` commands in the markdown whose module X does not exist (a renamed or removed CLI)."""
+    missing = []
+    for md in _markdown_files(root):
+        for module in sorted(set(MODULE.findall(md.read_text()))):
+            if not _module_exists(root, module):
+                missing.append(f"{md.relative_to(root)}: python -m {module}")
+    return missing
+
+
 def test_readme_is_a_front_door():
     lines = (ROOT / "README.md").read_text().splitlines()
     assert len(lines) <= README_MAX_LINES, f"README.md has {len(lines)} lines; move detail to docs/"
@@ -68,6 +93,18 @@ def test_a_broken_link_or_anchor_is_caught(tmp_path):
         "[gone](docs/missing.md) [bad anchor](docs/a.md#no-such-section)\n```\n[in code](nowhere.md)\n```\n")
     assert broken_links(tmp_path) == ["README.md: docs/missing.md (no such file)",
                                       "README.md: docs/a.md#no-such-section (no such heading)"]
+
+
+def test_every_documented_command_exists():
+    assert missing_modules(ROOT) == []
+
+
+def test_a_renamed_command_is_caught(tmp_path):
+    (tmp_path / "gald").mkdir()
+    (tmp_path / "gald" / "train.py").write_text("")
+    (tmp_path / "README.md").write_text("`python -m gald.train`, `python -m gald.no_such_cli --x`, "
+                                        "`python -m json.tool`, `python -m no_such_tool`, `python -m gald.<command>`\n")
+    assert missing_modules(tmp_path) == ["README.md: python -m gald.no_such_cli", "README.md: python -m no_such_tool"]
 
 
 def _bibtex_authors(text: str, key: str) -> list[str]:
