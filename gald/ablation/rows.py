@@ -1,6 +1,6 @@
 """The Table 1 rows of the CamVid ablation study: file stem -> readable title and the paper's figures.
 
-Shared by `gald/reports/ablation_table.py` (the README table) and the app's Dashboard, which must show
+Shared by `gald/reports/ablation_table.py` (docs/ablations.md) and the app's Dashboard, which must show
 "+CGNL+LD (GALD)" rather than a file name.
 """
 
