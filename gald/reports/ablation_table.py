@@ -1,6 +1,6 @@
 """Print the CamVid ablation table (Table 1 rows) from the committed evaluation JSONs.
 
-    python -m gald.reports.ablation_table [--dir checkpoints/ablations]
+    python -m gald.reports.ablation_table [--dir checkpoints/ablations] [--write]
 
 Each row's JSON is written by `python -m gald.evaluate ... --json checkpoints/ablations/<row>.json` after
 `bash benchmarks/run_ablations.sh <row>` (configs/camvid_ablation.yaml + the row registry). The last column is
@@ -15,6 +15,7 @@ import math
 from pathlib import Path
 
 from ..ablation.rows import PAPER_BASELINE, ROW_ORDER, ROWS, row_key, row_title
+from . import doc_blocks
 
 
 def _pct(x: float | None) -> str:
@@ -55,11 +56,12 @@ def markdown(rows: list[dict]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dir", default="checkpoints/ablations", type=Path)
+    doc_blocks.add_arguments(ap, "docs/ablations.md")
     args = ap.parse_args()
     rows = load_rows(args.dir)
     if not rows:
         raise SystemExit(f"no ablation JSONs in {args.dir}")
-    print(markdown(rows))
+    doc_blocks.emit(markdown(rows), args, doc_blocks.ROOT / "docs" / "ablations.md", __spec__.name, "--dir", args.dir)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Table 1 under the head protocol: mean ± sd over seeds per row, and each row's delta to FCN paired by seed.
 
-    .venv/bin/python -m gald.reports.head_protocol_table [--dir checkpoints/ablations/head]
+    .venv/bin/python -m gald.reports.head_protocol_table [--dir checkpoints/ablations/head] [--write]
 
 Reads `<row>_seed<k>.json` written by `python -m gald.ablation.head_protocol`. For each row: mean ± sd over its seeds
 of mIoU, small-class and large-class IoU and boundary IoU at 5 px; the delta of its mIoU to the FCN row with
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..ablation.stats import METRICS, load, summarize
+from . import doc_blocks
 
 
 def _ms(m: float | None, s: float | None) -> str:
@@ -54,11 +55,12 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dir", default="checkpoints/ablations/head", type=Path)
+    doc_blocks.add_arguments(ap, "docs/ablations.md")
     args = ap.parse_args()
     rows = summarize(load(args.dir))
     if not rows:
         raise SystemExit(f"no head-protocol JSONs in {args.dir}")
-    print(markdown(rows))
+    doc_blocks.emit(markdown(rows), args, doc_blocks.ROOT / "docs" / "ablations.md", __spec__.name, "--dir", args.dir)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """Print the model card's tables (markdown) from a checkpoint's evaluation JSON and metadata.
 
-    .venv/bin/python -m gald.reports.model_card [--checkpoint checkpoints/galdnet_lite2_camvid]
+    .venv/bin/python -m gald.reports.model_card [--checkpoint checkpoints/galdnet_lite2_camvid] [--write]
+
+`--write` puts the tables into the card's generated block, `docs/model_cards/<checkpoint name>.md`.
 
 Reads `CKPT.eval.json` (written by `python -m gald.evaluate ... --json CKPT.eval.json`), `CKPT.json`
 (its recipe and `learning_curve`, written by `python -m gald.export --log`) and, when present,
@@ -8,7 +10,7 @@ Reads `CKPT.eval.json` (written by `python -m gald.evaluate ... --json CKPT.eval
 (`python -m gald.reports.ga_reach --json`). Prints the recipe, per-class val IoU for the GALD head and the
 GA / FCN probes, mIoU / small / large / pixel accuracy, boundary-band IoU, the val mIoU at every
 validation of the training run, the LD mask statistics and what the GA aggregates. Nothing here is
-typed by hand: rerun it after retraining; tests/training/test_readme_tables.py checks the README against it.
+typed by hand: rerun it after retraining; tests/training/test_readme_tables.py checks the cards against it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..heads import CARD_TITLES, HEAD_KEYS
+from . import doc_blocks
 from .training_phases import phased_learning_curve, training_phases
 
 HEADS = tuple(reversed(HEAD_KEYS))  # the main head first
@@ -249,9 +252,11 @@ def card(ck: Path) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", default="checkpoints/galdnet_lite2_camvid", type=Path)
+    doc_blocks.add_arguments(ap, "docs/model_cards/<checkpoint name>.md")
     args = ap.parse_args()
     ck = args.checkpoint.with_suffix("") if args.checkpoint.suffix in (".json", ".safetensors") else args.checkpoint
-    print(card(ck))
+    doc_blocks.emit(card(ck), args, doc_blocks.ROOT / "docs" / "model_cards" / f"{ck.name}.md",
+                    __spec__.name, "--checkpoint", ck)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ Runs `gald.evaluation.evaluator.evaluate` twice
  on the split at the given input scale (relative to the checkpoint's own):
 the network as it is, and wrapped so that the input is zero-padded (the mean colour after normalisation) at
 the bottom and right to a multiple of `--multiple`, the logits upsampled to the padded size (one feature cell
-= exactly `multiple` pixels) and cropped back. Prints the mIoU of each head both ways. Used for the README's
+= exactly `multiple` pixels) and cropped back. Prints the mIoU of each head both ways. Used for the model card's
 note on the non-monotonic scale curve (gald/reports/inference_scale.py).
 """
 
