@@ -37,9 +37,9 @@ from gald.data import CAMVID_CLASSES, DatasetError, TrainTransform, build_datase
 from gald.data.sampling import ResumableSampler
 from gald.io.config_file import load_config
 from gald.models import GALDConfig, GALDNet
-from gald.train import make_loader
 from gald.training.engine import autocast_context, make_optimizer, train_step
 from gald.training.losses import GALDLoss
+from gald.training.trainer import make_loader
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "configs" / "camvid_r18_gald_cpu.yaml"
@@ -63,7 +63,7 @@ def sync(device: torch.device) -> None:
 
 
 class Bench:
-    """Model + loss + optimizer built exactly as gald.train.Trainer builds them for the recipe."""
+    """Model + loss + optimizer built exactly as gald.training.trainer.Trainer builds them for the recipe."""
 
     def __init__(self, cfg: dict[str, Any], device: torch.device, *, amp: bool = False,
                  channels_last: bool = False) -> None:

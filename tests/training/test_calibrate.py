@@ -11,7 +11,7 @@ import torch
 
 import gald.calibrate
 from gald import load_checkpoint
-from gald.calibrate import fit_class_bias, miou_of
+from gald.evaluation.calibration import fit_class_bias, miou_of
 
 
 def test_fit_recovers_a_class_the_logits_under_predict():

@@ -115,7 +115,7 @@ def test_app_in_browser(chromium_browser, app_url, artifacts_dir):
         data = pdf.read_bytes()
         assert data.startswith(b"%PDF-")
         box = re.search(rb"/MediaBox\s*\[\s*0\s+0\s+([\d.]+)\s+([\d.]+)\s*\]", data)
-        from gald.figures import FIG5_SIZE
+        from gald.reports.figures import FIG5_SIZE
         assert (float(box[1]), float(box[2])) == pytest.approx((72 * FIG5_SIZE[0], 72 * FIG5_SIZE[1]), abs=1)
 
         # 3. masks tab: mean mask, scatter plot, channel slider
