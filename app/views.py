@@ -301,7 +301,7 @@ def ga_reach_note(pred: Predictor) -> str:
 def paper_figure(pred: Predictor, analysis: Analysis, label: np.ndarray | None, which: str, fmt: str,
                  folder: Path) -> Path:
     """Figure 5 (stages) or Figure 4 (LD mask) of this analysis as a PDF or PNG file (gald.figures)."""
-    from gald import figures as paper
+    from gald.reports import figures as paper
 
     if which not in ("fig4", "fig5"):
         raise ValueError(f"unknown figure {which!r}; valid: ['fig4', 'fig5']")

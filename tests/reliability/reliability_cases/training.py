@@ -179,7 +179,7 @@ def kill_during_validation(workdir: Path, *, iters: int = 4, eval_every: int = 2
 
 NAN_SCRIPT = """
 import math, sys
-import gald.losses as L
+import gald.training.losses as L
 _orig, _calls = L.GALDLoss.forward, [0]
 def forward(self, *a, **k):
     out = _orig(self, *a, **k)
