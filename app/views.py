@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 
 import gald
+from gald.data.constants import IGNORE_INDEX
 from gald.evaluation.segments import decompose_errors
 
 from . import figures, plots
@@ -223,7 +224,7 @@ def image_metrics(pred: Predictor, analysis: Analysis, label: np.ndarray | None)
         counts = np.bincount(target + analysis.preds[head][valid], minlength=k * k)[: k * k]
         cm.mat = torch.from_numpy(counts.reshape(k, k).astype(np.int64))
         results[head], mats[head] = cm.compute(), cm.mat.numpy()
-    valid = label[label != figures.IGNORE]
+    valid = label[label != IGNORE_INDEX]
     shares = np.bincount(valid, minlength=pred.num_classes)[: pred.num_classes] / max(valid.size, 1)
     # every other pixel (band 5 px -> 2): ~4x cheaper, so an analysis stays under its time budget; the split-level
     # figures (gald.evaluate) are at full resolution
