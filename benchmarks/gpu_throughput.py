@@ -144,7 +144,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     torch.backends.cudnn.benchmark = args.cudnn_benchmark
     cuda = device.type == "cuda"
     crop = tuple(args.crop)
-    report: dict[str, Any] = {"machine": machine(), "device": str(device), "crop": list(crop),
+    info = machine()
+    if cuda:
+        info["gpu_mem_gib"] = round(torch.cuda.get_device_properties(device).total_memory / 2**30, 1)
+    report: dict[str, Any] = {"machine": info, "device": str(device), "crop": list(crop),
                               "precision": "bf16 autocast + channels_last" if cuda else "fp32",
                               "command": " ".join(["python -m benchmarks.gpu_throughput",
                                                    *(sys.argv[1:] if argv is None else argv)]),
