@@ -17,7 +17,7 @@ mkdir -p "$WORK"
 
 # 1. Table 1, end to end: the returned runs into checkpoints/ablations/gpu_e2e, and the table (mean ± sd, paired
 #    deltas with 95 % intervals, Holm-corrected p-values)
-$PY -m gald.gpu_protocol --summary "$RET/summary.json" --dest checkpoints/ablations/gpu_e2e --json "$WORK/table1.json" \
+$PY -m gald.ablation.gpu_protocol --summary "$RET/summary.json" --dest checkpoints/ablations/gpu_e2e --json "$WORK/table1.json" \
   | tee "$WORK/table1.md"
 
 # 2. the candidate: of the main runs, the one with the higher GALD mIoU on the device's val copies (one pick on val)
@@ -39,7 +39,7 @@ echo "candidate: $CAND"
 $PY -m gald.evaluate --checkpoint "$WORK/$CAND" --data "$DATA" --split val --json "$WORK/$CAND.eval.json" --no-progress
 
 # 4. input scale chosen on TRAIN (highest GALD train mIoU), then biases fitted on TRAIN, then val: bundle_model.sh
-$PY -m benchmarks.inference_scale --checkpoint "$WORK/$CAND" --data "$DATA" --scales "$SCALES" \
+$PY -m gald.reports.inference_scale --checkpoint "$WORK/$CAND" --data "$DATA" --scales "$SCALES" \
   --cache-dir "$WORK/inference_scale" --json "$WORK/$CAND.inference_scale.json"
 SCALE=$($PY -c "
 import json, sys
@@ -59,7 +59,7 @@ echo "candidate GALD val mIoU, verdict: $VERDICT (rule: >= $RULE_MIOU)"
 if [ "${VERDICT##* }" = bundle ]; then
   for f in checkpoints/"${NAME}"_candidate.*; do mv "$f" "${f/_candidate/}"; done
   cp "$WORK/$CAND.inference_scale.json" "checkpoints/$NAME.inference_scale.json"
-  $PY -m benchmarks.model_card --checkpoint "checkpoints/$NAME"
+  $PY -m gald.reports.model_card --checkpoint "checkpoints/$NAME"
   echo "bundled: checkpoints/$NAME replaced (commit it with the candidate's numbers)"
 else
   mkdir -p "$WORK/candidate" && mv checkpoints/"${NAME}"_candidate.* "$WORK/candidate/"

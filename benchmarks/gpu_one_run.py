@@ -4,10 +4,11 @@ weights on the val set on the same device, written as one JSON (see gpu_runs.py 
     python -m benchmarks.gpu_one_run (--row ROW --seed K | --main NAME) --config CFG --val SPEC --runs DIR \
         --out DIR [--init CKPT] [--export DIR] [--eval-limit N] [--set KEY=VALUE ...]
 
-Evaluation: `gald.engine.evaluate` (every head: per-class IoU, mIoU, boundary IoU at 5 px; small/large classes
-by gald.evaluate's rule) at the checkpoint's input scale, and the Fig. 4 statistic (a predicted segment's mean
-LD mask vs log10 of its area, per image, summarised as gald.head_protocol does). The JSON has the end-to-end
-protocol's flat shape (gald.end_to_end_protocol.flatten: what gald.ablation_stats reads) plus status, steps,
+Evaluation: `gald.evaluation.evaluator.evaluate` (every head: per-class IoU, mIoU, boundary IoU at 5 px;
+small/large classes by gald.evaluation.metrics.small_large_split) at the checkpoint's input scale, and the
+Fig. 4 statistic (a predicted segment's mean LD mask vs log10 of its area, per image, summarised as
+gald.ablation.head_protocol does). The JSON has the end-to-end protocol's flat shape
+(gald.ablation.end_to_end.flatten: what gald.ablation.stats reads) plus status, steps,
 img/s, train and eval seconds and the full evaluation. A run stopped by its deadline (exit 130) is written
 with status "stopped" and not evaluated.
 """
@@ -26,14 +27,14 @@ from torch.utils.data import DataLoader, Subset
 
 from benchmarks.gpu_runs import MAIN_RUNS
 from gald import export, train
-from gald.checkpoint import load_checkpoint
+from gald.ablation.end_to_end import flatten
+from gald.ablation.rows import ROWS, config_overrides
 from gald.data import EvalTransform, build_dataset
-from gald.end_to_end_protocol import flatten, row_overrides
-from gald.engine import evaluate, forward_probs, summarize_small_large
-from gald.evaluate import small_large_split, write_json
-from gald.head_protocol import ROWS, _correlation_summary
-from gald.metrics import class_map
-from gald.segments import mask_size_correlation, segment_mask_stats
+from gald.evaluate import write_json
+from gald.evaluation.evaluator import evaluate, forward_probs, summarize_small_large
+from gald.evaluation.metrics import class_map, small_large_split
+from gald.evaluation.segments import correlation_summary, mask_size_correlation, segment_mask_stats
+from gald.io.checkpoint import load_checkpoint
 
 EVAL_BANDS = (5,)  # boundary IoU at 5 px only: the wider bands and the error decomposition cost seconds per image
 
@@ -54,7 +55,7 @@ def mask_vs_size(model, dataset, device: torch.device, input_scale: float) -> di
                 correlations.append(mask_size_correlation(segment_mask_stats(pred, mask)))
     finally:
         hook.remove()
-    return _correlation_summary(correlations)
+    return correlation_summary(correlations)
 
 
 def evaluate_run(checkpoint: Path, val: str, device: torch.device, limit: int | None = None) -> dict[str, Any]:
@@ -135,8 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     args = ap.parse_args(argv)
     if args.row:
-        name, extra = f"{args.row}_seed{args.seed}", {"row": args.row, "seed": args.seed, "config": ROWS[args.row]}
-        overrides = [*row_overrides(args.row), f"train.seed={args.seed}", *args.overrides]
+        name = f"{args.row}_seed{args.seed}"
+        extra = {"row": args.row, "seed": args.seed, "config": ROWS[args.row].model}
+        overrides = [*config_overrides(args.row), f"train.seed={args.seed}", *args.overrides]
     else:
         name, extra = args.main, {"main": args.main}
         overrides = [o.format(init=args.init) for o in MAIN_RUNS[name]] + args.overrides

@@ -41,7 +41,7 @@ def bundled_images(checkpoint: Path) -> int | None:
     meta_path = checkpoint.with_suffix(".json") if checkpoint.suffix != ".json" else checkpoint
     if not meta_path.is_file():
         return None
-    from gald.export import training_phases
+    from gald.reports.training_phases import training_phases
 
     phases = training_phases(json.loads(meta_path.read_text()))
     return sum(int(p["training"]["step"]) * int(p["training"]["optim"]["batch_size"]) for p in phases
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = ap.parse_args(argv)
     # a typo in a row or run name must stop the call here, before any GPU time is spent on it
     from benchmarks.gpu_runs import MAIN_RUNS
-    from gald.head_protocol import ROWS
+    from gald.ablation.rows import ROWS
 
     unknown = [r for r in args.rows if r not in ROWS] + [m for m in args.mains if m not in MAIN_RUNS]
     if unknown:

@@ -5,7 +5,7 @@
     python -m benchmarks.gpu_runs --main lite2_zoom15 --config CFG --val SPEC --runs DIR --out DIR \
         --deadline-s 200 --export DIR [--set ...]                                        # the main model
 
-A run is one `gald.train` of CONFIG with the row's model overrides (`gald.head_protocol.ROWS`, as the CPU
+A run is one `gald.train` of CONFIG with the row's model overrides (`gald.ablation.rows.ROWS`, as the CPU
 end-to-end protocol) or a main run's overrides (`MAIN_RUNS`), its own `train.seed`, the same data and budget
 for every run, then an evaluation of its last weights on the device (benchmarks/gpu_one_run.py, one process
 per run). The result goes to `OUT/<row>_seed<k>.json` (main runs: `OUT/<name>.json`). This parent starts
@@ -93,7 +93,7 @@ def run_many(args: argparse.Namespace, common: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     which = ap.add_mutually_exclusive_group(required=True)
-    which.add_argument("--rows", nargs="+", help="Table 1 rows (gald.head_protocol.ROWS names)")
+    which.add_argument("--rows", nargs="+", help="Table 1 rows (gald.ablation.rows.ROWS keys)")
     which.add_argument("--main", nargs="+", choices=list(MAIN_RUNS), help="main model run(s)")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--config", required=True)

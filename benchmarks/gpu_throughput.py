@@ -32,11 +32,11 @@ from typing import Any
 import torch
 
 from benchmarks.train_throughput import Bench, machine, real_batches, sync
-from gald.backbones import backbone_normalization
-from gald.config_file import load_config
 from gald.data import TrainTransform, build_dataset
 from gald.data.device_pipeline import DeviceTrainData
-from gald.sampling import ResumableSampler
+from gald.data.sampling import ResumableSampler
+from gald.io.config_file import load_config
+from gald.models.backbones import backbone_normalization
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = {"lite0": "configs/camvid_lite0_gald_gpu.yaml", "lite2": "configs/camvid_lite2_gald_gpu.yaml",

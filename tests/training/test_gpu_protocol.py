@@ -1,4 +1,4 @@
-"""The GPU end-to-end protocol's layout and table (gald.gpu_protocol): a returned summary.json unpacked into one
+"""The GPU end-to-end protocol's layout and table (gald.ablation.gpu_protocol): a returned summary.json unpacked into one
 JSON per run plus protocol.json, loaded as the Dashboard reads it, with Holm-corrected paired comparisons."""
 
 from __future__ import annotations
@@ -7,10 +7,11 @@ import json
 
 import pytest
 
-from gald import ablation_stats, gpu_protocol
+from gald.ablation import gpu_protocol
+from gald.ablation import stats as ablation_stats
 
 pytestmark = pytest.mark.skipif(not hasattr(ablation_stats, "holm_adjust"),
-                                reason="needs gald.ablation_stats.holm_adjust (the science helper's Holm correction)")
+                                reason="needs gald.ablation.stats.holm_adjust (the science helper's Holm correction)")
 MIOU = {"fcn": 0.60, "ga": 0.61, "ld": 0.62, "gald": 0.64}
 
 

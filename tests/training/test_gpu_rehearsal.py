@@ -74,9 +74,9 @@ def test_gpu_call_rehearsal_produces_every_file(camvid_root, tmp_path, tools):
 def test_main_run_overrides_load_the_bundled_checkpoint(tools):
     """What the GPU call's main run does first: the Lite2 recipe with MAIN_RUNS' overrides, then a strict load of
     the bundled weights (a wrong key or architecture would fail here, not on the GPU)."""
-    from gald.config_file import load_config
+    from gald.io.config_file import load_config
     from gald.models import GALDConfig, GALDNet
-    from gald.train import init_from_checkpoint
+    from gald.training.trainer import init_from_checkpoint
 
     bundled = tools.repo / "checkpoints" / "galdnet_lite2_camvid"
     if not bundled.with_suffix(".safetensors").is_file():

@@ -1,21 +1,21 @@
 """Table 1 end to end on a GPU: the third protocol (after the head and the CPU end-to-end protocols), with its
 data layout, loader and table.
 
-    python -m gald.gpu_protocol --summary RETURNED/summary.json [--dest checkpoints/ablations/gpu_e2e]
-    python -m gald.gpu_protocol --dest checkpoints/ablations/gpu_e2e            # the table again
+    python -m gald.ablation.gpu_protocol --summary RETURNED/summary.json [--dest checkpoints/ablations/gpu_e2e]
+    python -m gald.ablation.gpu_protocol --dest checkpoints/ablations/gpu_e2e            # the table again
 
 Layout (what the app's Dashboard and the docs read), in DEST:
   <row>_seed<k>.json   one run each, as benchmarks/gpu_one_run.py wrote it on the device: the end-to-end
                        protocol's flat shape (miou, small_miou, large_miou, boundary_iou_5, per_class_iou,
-                       mask_vs_size, ...; what gald.ablation_stats reads) plus steps, img/s, seconds and the full
+                       mask_vs_size, ...; what gald.ablation.stats reads) plus steps, img/s, seconds and the full
                        evaluation (every head's per-class IoU)
   protocol.json        where and how: hardware, recipe (config, steps, batch, epochs), the call's plan and
                        stage times, the throughput check, the runs' exit status
-`load(DEST)` returns {"protocol", "rows", "comparisons"}: rows are gald.ablation_stats.summarize's (mean ± sd
+`load(DEST)` returns {"protocol", "rows", "comparisons"}: rows are gald.ablation.stats.summarize's (mean ± sd
 per metric over seeds); comparisons are paired deltas (percentage points, 95 % t-interval over the seeds) of
 every row against FCN and of each row against the previous one in the claimed order (FCN < +GA < +LD < GALD),
 with two-sided paired-t p-values corrected for the number of comparisons by Holm
-(`gald.ablation_stats.holm_adjust`).
+(`gald.ablation.stats.holm_adjust`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from . import ablation_stats as stats
+from . import stats
+from .rows import ROW_ORDER
 
 FOLDER = "gpu_e2e"  # under checkpoints/ablations/, beside head/ and e2e/
 TITLE = "end-to-end protocol on a GPU (the bundled Lite2 recipe, every row trained whole, same steps per row)"
@@ -71,7 +72,8 @@ def comparison_pairs(rows: list[str]) -> list[tuple[str, str]]:
 
 def compare(runs: dict[str, dict[int, dict[str, Any]]]) -> list[dict[str, Any]]:
     out = []
-    for row, base in comparison_pairs(list(runs)):
+    in_order = sorted(runs, key=lambda r: (ROW_ORDER.index(r) if r in ROW_ORDER else len(ROW_ORDER), r))
+    for row, base in comparison_pairs(in_order):
         d = stats.paired_delta(runs[row], runs[base])
         if d is not None:
             out.append({"row": row, "base": base, "title": f"{stats.title(row)} vs {stats.title(base)}", **d})
@@ -109,9 +111,9 @@ def markdown(table: dict[str, Any]) -> str:
               "|---|---|---|---|---|"]
     for c in table["comparisons"]:
         ci = f" [{c['low']:+.1f}, {c['high']:+.1f}]" if "low" in c else f" ({c.get('positive')}/{c['n']} > 0)"
-        p = f"{c['p']:.3f}" if isinstance(c.get("p"), float) and math.isfinite(c["p"]) else "n/a"
-        ph = f"{c['p_holm']:.3f}" + (" *" if c["p_holm"] < 0.05 else "") if "p_holm" in c else "n/a"
-        lines.append(f"| {c['title']} | {c['n']} | {c['mean']:+.1f}{ci} | {p} | {ph} |")
+        raw = f"{c['p']:.3f}" if isinstance(c.get("p"), float) and math.isfinite(c["p"]) else "n/a"
+        holm = f"{c['p_holm']:.3f}" + (" *" if c["p_holm"] < 0.05 else "") if "p_holm" in c else "n/a"
+        lines.append(f"| {c['title']} | {c['n']} | {c['mean']:+.1f}{ci} | {raw} | {holm} |")
     lines.append("\n`*`: Holm-corrected p < 0.05 (family-wise error 5 %).")
     if p.get("not_done"):
         lines.append(f"Runs not finished in the call (left out): {', '.join(p['not_done'])}.")
@@ -119,7 +121,7 @@ def markdown(table: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m gald.gpu_protocol", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m gald.ablation.gpu_protocol", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--summary", type=Path, help="summary.json returned by the call (unpacked into --dest first)")
     ap.add_argument("--dest", type=Path, default=Path("checkpoints/ablations") / FOLDER)
