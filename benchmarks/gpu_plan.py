@@ -58,7 +58,7 @@ def make_plan(a: argparse.Namespace) -> dict[str, Any]:
         parallel = max(1, min(a.runs, int(0.85 * gpu_mem // (peak + CONTEXT_GIB))))
     waves = math.ceil(a.runs / parallel)
     left = a.call_s - a.elapsed_s - a.pytest_s - a.pack_s
-    t1_s = int(left * a.table1_share) if a.runs else 0
+    t1_s = int(left * (a.table1_share if a.main_runs else 1.0)) if a.runs else 0  # alone: all of it
     main_s = int(left - t1_s) if a.main_runs else 0
     t1_train = max(t1_s - waves * (a.startup_s + a.eval_s), 0)
     iters = min(max(a.min_iters, int(a.margin * rate * t1_train / max(a.runs * a.batch, 1))), a.max_iters)

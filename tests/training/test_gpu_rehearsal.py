@@ -86,3 +86,21 @@ def test_main_run_overrides_load_the_bundled_checkpoint(tools):
     assert cfg["data"]["input_scale"] == 1.5 and cfg["pretrained_backbone"] is None
     model = GALDNet(GALDConfig.from_dict({**cfg["model"], "num_classes": 11}))
     init_from_checkpoint(model, cfg["init_checkpoint"])
+
+
+def test_plan_gives_every_run_the_same_steps_and_waves_by_memory(tmp_path, capsys):
+    from benchmarks import gpu_plan
+
+    (tmp_path / "t.json").write_text(json.dumps({"machine": {"gpu_mem_gib": 139.0}, "results": [
+        {"model": "lite2", "batch": 16, "pipeline": "device", "compile": False, "img_s": 1000.0, "peak_mem_gib": 20.0}]}))
+    plan = gpu_plan.main(["--throughput", str(tmp_path / "t.json"), "--elapsed-s", "40", "--bundled", "none"])
+    t1 = plan["table1"]
+    left = 540 - 40 - 45 - 20
+    assert t1["parallel"] == 5 and t1["waves"] == 3  # 5 x (20 + 1.5) GiB fit in 85 % of 139 GiB, 12 runs do not
+    assert t1["stage_s"] == int(left * 0.55) and plan["main"]["stage_s"] == left - t1["stage_s"]
+    assert t1["iters"] == int(0.85 * 1000 * (t1["stage_s"] - 3 * (45 + 30)) / (12 * 16))
+    assert "Table 1, end to end" in capsys.readouterr().out
+    plan = gpu_plan.main(["--elapsed-s", "40", "--mains", "--bundled", "none"])  # no measurement, no main run
+    assert plan["rate_source"].startswith("no measurement") and plan["table1"]["stage_s"] == left
+    with pytest.raises(SystemExit):
+        gpu_plan.main(["--rows", "fcn", "gald_typo"])  # a typo stops the call before any GPU time
