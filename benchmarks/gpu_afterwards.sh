@@ -59,7 +59,7 @@ echo "candidate GALD val mIoU, verdict: $VERDICT (rule: >= $RULE_MIOU)"
 if [ "${VERDICT##* }" = bundle ]; then
   for f in checkpoints/"${NAME}"_candidate.*; do mv "$f" "${f/_candidate/}"; done
   cp "$WORK/$CAND.inference_scale.json" "checkpoints/$NAME.inference_scale.json"
-  $PY -m gald.reports.model_card --checkpoint "checkpoints/$NAME"
+  $PY -m gald.reports.model_card --checkpoint "checkpoints/$NAME" --write   # docs/model_cards/$NAME.md
   echo "bundled: checkpoints/$NAME replaced (commit it with the candidate's numbers)"
 else
   mkdir -p "$WORK/candidate" && mv checkpoints/"${NAME}"_candidate.* "$WORK/candidate/"
