@@ -36,9 +36,10 @@ def display_path(path: Path | None) -> str:
         return Path(path).name
 
 
-def dashboard_values(pred: Predictor) -> tuple[Any, ...]:
-    """(note, IoU bars, small/large table, boundary curves, error decomposition, learning curve, ablation table,
-    ablation bars, has eval, has ablations)."""
+def dashboard_values(pred: Predictor) -> dict[str, Any]:
+    """The tab's checkpoint-level outputs by name (`dashboard_note`, `class_iou`, `small_large`, `boundary`,
+    `errors`, `learning`, `ablation_table`, `ablation_plot`) and whether there is anything to show in its two
+    boxes (`has_eval`, `has_ablations`)."""
     path, ablation_paths = pred.eval_paths()
     ev, problem = plots.load_json(path)
     ablations = []
@@ -78,5 +79,6 @@ def dashboard_values(pred: Predictor) -> tuple[Any, ...]:
     learning = (plots.learning_curve(phased_learning_curve(pred.meta, final_val))
                 if pred.meta.get("learning_curve") else None)
     has_abl = bool(ablations) or bool(seeded)
-    return (note, iou, sl, curves, errors, learning, abl_table, abl_plot, ev is not None or learning is not None,
-            has_abl)
+    return {"dashboard_note": note, "class_iou": iou, "small_large": sl, "boundary": curves, "errors": errors,
+            "learning": learning, "ablation_table": abl_table, "ablation_plot": abl_plot,
+            "has_eval": ev is not None or learning is not None, "has_ablations": has_abl}

@@ -1,4 +1,9 @@
-"""The event callbacks of the app (thin: decode -> app.views -> PNG files), also used by the benchmarks.
+"""The event callbacks of the app (thin: decode -> app.views -> picture files), also used by the benchmarks.
+
+Every callback returns its outputs by name ({output name: value}); `app.ui` maps the names to components,
+and the public order of `/analyze`'s outputs is `ANALYZE_OUTPUTS`. The browser runs an analysis in steps
+(`OUTPUT_GROUPS`): the stage pictures first, then the rest of the Stages tab, then the Masks / Dashboard
+pictures of the open tab (the others when their tab is opened); API callers get everything from `analyze`.
 
 Every callback is wrapped so that any failure reaches the user (or the gradio_client caller) as a message
 box with the reason, never as a stack trace, and the server keeps serving.
@@ -8,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import uuid
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
@@ -18,6 +24,7 @@ from . import figures, image_io, views
 from .dashboard import dashboard_values, table
 from .inference import HEAD_TITLES, Predictor
 from .memory import trim_heap
+from .picture_store import PictureStore
 
 log = logging.getLogger(__name__)
 DEFAULT_ALPHA = 0.6
@@ -58,10 +65,38 @@ def _number(value: Any, name: str, default: float, low: float, high: float) -> f
     return value
 
 
-def make_handlers(pred: Predictor, png: views.PngStore | None = None) -> SimpleNamespace:
-    """The event callbacks (thin: decode -> app.views -> PNG files), also used by the benchmark."""
+STAGE_PICTURES = ("input", "fcn", "ga", "gald", "gt")  # the stage row (Fig. 5)
+# the public order of `/analyze`'s outputs (gradio_client returns them in this order; the state is hidden)
+ANALYZE_OUTPUTS = ("state", "summary", "legend", *STAGE_PICTURES, "disagreement", "disagreement_text",
+                   "disagreement_legend", "ld_on", "ld_off", "ld_change", "ld_text", "mask_mean", "mask_text",
+                   "channel_image", "channel_text", "gallery", "scatter", "image_iou", "confusion", "prediction_png",
+                   "stages_npz")
+OUTPUT_GROUPS = {  # the browser's analysis, step by step: each step fills one group
+    "stages": ("state", "summary", "legend", *STAGE_PICTURES),
+    "stage_details": ("disagreement", "disagreement_text", "disagreement_legend", "ld_on", "ld_off", "ld_change",
+                      "ld_text", "prediction_png", "stages_npz"),
+    "masks": ("mask_mean", "mask_text", "channel_image", "channel_text", "gallery", "scatter"),
+    "scores": ("image_iou", "confusion"),
+}
+LAZY_TABS = {"masks": "masks", "dashboard": "scores"}  # tab id -> its group, computed once the tab is open
+OVERLAY_OUTPUTS = ("fcn", "ga", "gald", "gt", "ld_on", "ld_off")
+# photographic pictures (the photo, overlays blended into it, heatmaps over it) travel as JPEG; colour codes
+# the user reads exactly (disagreement, LD change map, mask tiles) as PNG
+PHOTOS = frozenset({"input", "fcn", "ga", "gald", "gt", "ld_on", "ld_off", "mask_mean", "channel_image",
+                    "attribution", "pixel_attention", "pixel_attribution", "pixel_attribution_gt"})
+
+
+def make_handlers(pred: Predictor, store: PictureStore | None = None) -> SimpleNamespace:
+    """The event callbacks, each returning {output name: value}."""
     names = pred.class_names
-    png = png or views.PngStore()  # fast lossless PNG files for every picture (label colours stay exact)
+    store = store or PictureStore()
+    n_channels = pred.model.config.mid_channels if pred.has_ld else 1
+
+    def files(pictures: dict[str, Any]) -> dict[str, str | None]:
+        return store.many(pictures, {n: "jpeg" if n in PHOTOS else "png" for n in pictures})
+
+    def picture(name: str, pic: Any) -> str | None:
+        return store.save(pic, "jpeg" if name in PHOTOS else "png")
 
     def session(state: dict | None):
         if not state:
@@ -69,9 +104,8 @@ def make_handlers(pred: Predictor, png: views.PngStore | None = None) -> SimpleN
         analysis = pred.cached(state["key"]) or pred.analyze(state["rgb"], state.get("scale"))  # re-run if evicted
         return analysis, state.get("label")
 
-    n_channels = pred.model.config.mid_channels if pred.has_ld else 1
-
-    def analyze(image_path, label_path=None, alpha=DEFAULT_ALPHA, channel=0, scale=None):
+    def load(image_path, label_path, alpha, channel, scale):
+        """Validate the arguments, decode the uploads, run (or reuse) the network pass."""
         if not image_path:
             raise _error("Upload an image or pick an example first.", title="No image")
         alpha = _number(alpha, "opacity (alpha)", DEFAULT_ALPHA, 0.0, 1.0)
@@ -84,45 +118,97 @@ def make_handlers(pred: Predictor, png: views.PngStore | None = None) -> SimpleN
             label = image_io.load_label(label_path, num_classes=pred.num_classes, palette=pred.palette,
                                         image_size=loaded.size, original_size=loaded.original_size,
                                         void_id=pred.void_id, notices=notices)
-        out = views.full_analysis(pred, loaded.rgb, label, alpha=alpha, channel=channel, notices=notices,
-                                  scale=scale)
-        s, m, met = out["stages"], out["masks"], out["metrics"]
-        (dis, dis_text), (ld_change, ld_text), (ch, ch_text) = out["disagreement"], out["ld"], out["channel"]
-        tiles = [tile for tile, _ in m["gallery"]]  # as files: gradio would encode them one by one, slower
-        files = png.many([s["input"], s["fcn"], s["ga"], s["gald"], s["gt"], dis, s["ld_on"], s["ld_off"],
-                          ld_change, m["mean"], ch, *tiles])
-        gallery = [(f, caption) for f, (_, caption) in zip(files[11:], m["gallery"], strict=True)]
-        trim_heap()  # the forward pass's buffers are freed now; without this RSS drifts up in ~30 MB steps
+        analysis = pred.analyze(loaded.rgb, scale)
+        state = {"id": uuid.uuid4().hex, "key": analysis.key, "rgb": loaded.rgb, "label": label, "scale": scale}
         for n in notices:
             gr.Warning(n)
-        state = {"key": out["analysis"].key, "rgb": loaded.rgb, "label": label, "scale": scale}
-        iou = table(met["headers"], met["rows"])
-        return (state, out["summary"], out["legend"], *files[:6], dis_text,
-                figures.disagreement_legend_html(label is not None), *files[6:9], ld_text, files[9], m["text"],
-                files[10], ch_text, gallery, m["scatter"], iou, met["confusion"], *out["files"])
+        return state, analysis, label, notices, alpha, channel
+
+    # --------------------------------------------------------------- the groups of an analysis's outputs
+    def stages_group(state, analysis, label, notices, alpha) -> dict[str, Any]:
+        pics = views.stage_images(pred, analysis, label, alpha, STAGE_PICTURES)
+        return {"state": state, "summary": views.summary(pred, analysis, notices, label is not None),
+                "legend": views.legend(pred, analysis, label), **files(pics)}
+
+    def stage_details_group(analysis, label, alpha) -> dict[str, Any]:
+        dis, dis_text = views.disagreement_view(analysis, label)
+        change, ld_text = views.ld_view(pred, analysis)
+        pics = views.stage_images(pred, analysis, label, alpha, ("ld_on", "ld_off"))
+        png, npz = pred.export(analysis)
+        return {**files({"disagreement": dis, **pics, "ld_change": change}), "disagreement_text": dis_text,
+                "disagreement_legend": figures.disagreement_legend_html(label is not None), "ld_text": ld_text,
+                "prediction_png": png, "stages_npz": npz}
+
+    def masks_group(analysis, channel) -> dict[str, Any]:
+        m = views.mask_views(pred, analysis)
+        ch, ch_text = views.channel_view(analysis, channel)
+        tiles = {f"tile {i}": tile for i, (tile, _) in enumerate(m["gallery"])}  # files: faster than gradio's
+        out = files({"mask_mean": m["mean"], "channel_image": ch, **tiles})
+        gallery = [(out.pop(f"tile {i}"), caption) for i, (_, caption) in enumerate(m["gallery"])]
+        return {**out, "mask_text": m["text"], "channel_text": ch_text, "gallery": gallery, "scatter": m["scatter"]}
+
+    def scores_group(analysis, label) -> dict[str, Any]:
+        met = views.image_metrics(pred, analysis, label)
+        return {"image_iou": table(met["headers"], met["rows"]), "confusion": met["confusion"]}
+
+    # --------------------------------------------------------------- events
+    def analyze(image_path, label_path=None, alpha=DEFAULT_ALPHA, channel=0, scale=None):
+        """Everything at once (the `/analyze` API): every output of ANALYZE_OUTPUTS."""
+        state, analysis, label, notices, alpha, channel = load(image_path, label_path, alpha, channel, scale)
+        out = {**stages_group(state, analysis, label, notices, alpha),
+               **stage_details_group(analysis, label, alpha), **masks_group(analysis, channel),
+               **scores_group(analysis, label)}
+        trim_heap()  # the forward pass's buffers are freed now; without this RSS drifts up in ~30 MB steps
+        return out
+
+    def analyze_stages(image_path, label_path=None, alpha=DEFAULT_ALPHA, channel=0, scale=None):
+        """The browser's first step: the stage row only (the rest follows in `stage_details` / `open_tab`)."""
+        state, analysis, label, notices, alpha, _ = load(image_path, label_path, alpha, channel, scale)
+        return stages_group(state, analysis, label, notices, alpha) | {"stage_status": ""}
 
     def analyze_example(image_path, label_path):
         """An example runs with the default settings, and the sliders show them."""
-        return analyze(image_path, label_path, DEFAULT_ALPHA, 0, pred.scale) + (DEFAULT_ALPHA, 0, pred.scale)
+        return analyze_stages(image_path, label_path, DEFAULT_ALPHA, 0, pred.scale) | {
+            "alpha": DEFAULT_ALPHA, "channel_slider": 0, "scale": pred.scale}
+
+    def stage_details(state, alpha=DEFAULT_ALPHA):
+        alpha = _number(alpha, "opacity (alpha)", DEFAULT_ALPHA, 0.0, 1.0)
+        analysis, label = session(state)
+        out = stage_details_group(analysis, label, alpha)
+        trim_heap()
+        return out
+
+    def open_tab(tab, state, channel=0, filled=None):
+        """The open tab's pictures, computed when it is opened (or open when an analysis ends) unless it
+        already shows this analysis; `filled`: tab -> the analysis id it shows."""
+        out: dict[str, Any] = {"open_tab": tab}
+        group = LAZY_TABS.get(tab)
+        filled = dict(filled or {})
+        if group is None or not state or filled.get(tab) == state.get("id"):
+            return out
+        analysis, label = session(state)
+        channel = int(_number(channel, "mask channel", 0, 0, max(n_channels - 1, 0)))
+        out |= masks_group(analysis, channel) if group == "masks" else scores_group(analysis, label)
+        filled[tab] = state.get("id")
+        return out | {"filled": filled}
 
     def overlay(state, alpha=DEFAULT_ALPHA):
         alpha = _number(alpha, "opacity (alpha)", DEFAULT_ALPHA, 0.0, 1.0)
         analysis, label = session(state)
-        s = views.stage_images(pred, analysis, label, alpha)
-        return tuple(png.many([s[k] for k in ("fcn", "ga", "gald", "gt", "ld_on", "ld_off")]))
+        return files(views.stage_images(pred, analysis, label, alpha, OVERLAY_OUTPUTS))
 
     def channel(state, c=0):
         c = int(_number(c, "mask channel", 0, 0, max(n_channels - 1, 0)))
         analysis, _ = session(state)
         pic, text = views.channel_view(analysis, c)
-        return png(pic), text
+        return {"channel_image": picture("channel_image", pic), "channel_text": text}
 
     def pick_channel(state, evt: gr.SelectData):
         """Gallery click -> that channel in the browser (same view as the `channel` endpoint)."""
         analysis, _ = session(state)
         c = int(views.gallery_channels(analysis)[evt.index])
         pic, text = views.channel_view(analysis, c)
-        return c, png(pic), text
+        return {"channel_slider": c, "channel_image": picture("channel_image", pic), "channel_text": text}
 
     def attribute(state, head, class_name, method, steps):
         analysis, _ = session(state)
@@ -140,7 +226,8 @@ def make_handlers(pred: Predictor, png: views.PngStore | None = None) -> SimpleN
                   f"head predicts as {class_name}" if share > 0 else
                   f"the mean {class_name} logit over the whole image (the head predicts no {class_name})")
         how = "GradCAM on backbone.layer4" if method == "gradcam" else f"Integrated Gradients ({int(steps)} steps)"
-        return png(figures.heatmap_overlay(d.image, heat, 0.6)), f"{how}, target: {target}."
+        pic = picture("attribution", figures.heatmap_overlay(d.image, heat, 0.6))
+        return {"attribution": pic, "attribution_text": f"{how}, target: {target}."}
 
     def _coords(analysis, x, y):
         h, w = analysis.image.shape[:2]
@@ -154,7 +241,8 @@ def make_handlers(pred: Predictor, png: views.PngStore | None = None) -> SimpleN
         analysis, label = session(state)
         x, y = _coords(analysis, x, y)
         text, bars, attention, note = views.pixel_view(pred, analysis, label, x, y)
-        return text, bars, png(attention), note
+        return {"pixel_text": text, "pixel_bars": bars, "pixel_attention": picture("pixel_attention", attention),
+                "pixel_attention_text": note}
 
     def pixel_attribution(state, x, y, head="gald"):
         analysis, label = session(state)
@@ -162,7 +250,8 @@ def make_handlers(pred: Predictor, png: views.PngStore | None = None) -> SimpleN
         if head not in analysis.heads:
             raise _error(f"unknown head {head!r}; valid: {analysis.heads}", title="Bad request")
         pred_pic, gt_pic, text = views.pixel_attribution_view(pred, analysis, label, x, y, head)
-        return png(pred_pic), png(gt_pic), text
+        return {"pixel_attribution": picture("pixel_attribution", pred_pic),
+                "pixel_attribution_gt": picture("pixel_attribution_gt", gt_pic), "pixel_attribution_text": text}
 
     def click_pixel(state, evt: gr.SelectData):
         """A click on a (display-size) stage image -> the pixel's coordinates in the analysed image."""
@@ -171,19 +260,22 @@ def make_handlers(pred: Predictor, png: views.PngStore | None = None) -> SimpleN
         sx = analysis.image.shape[1] / d.image.shape[1]
         sy = analysis.image.shape[0] / d.image.shape[0]
         x, y = evt.index
-        return int(min(x * sx, analysis.image.shape[1] - 1)), int(min(y * sy, analysis.image.shape[0] - 1))
+        return {"pixel_x": int(min(x * sx, analysis.image.shape[1] - 1)),
+                "pixel_y": int(min(y * sy, analysis.image.shape[0] - 1))}
 
     def paper_figure(state, which="fig5", fmt="pdf"):
         analysis, label = session(state)
         try:
-            return str(views.paper_figure(pred, analysis, label, which, fmt, png.folder))
+            path = str(views.paper_figure(pred, analysis, label, which, fmt, store.folder))
         except ValueError as exc:
             raise _error(str(exc), title="Bad request") from None
+        return {f"{which}_file": path}
 
     def dashboard():
-        *values, has_eval, has_abl = dashboard_values(pred)
-        return (*values, gr.Column(visible=has_eval), gr.Row(visible=has_abl))
+        values = dashboard_values(pred)
+        has_eval, has_ablations = values.pop("has_eval"), values.pop("has_ablations")
+        return values | {"eval_box": gr.update(visible=has_eval), "ablation_box": gr.update(visible=has_ablations)}
 
-    return SimpleNamespace(**{f.__name__: _guarded(f) for f in (analyze, analyze_example, overlay, channel,
-                                                                pick_channel, attribute, paper_figure,
-                                                                pixel, pixel_attribution, click_pixel, dashboard)})
+    return SimpleNamespace(**{f.__name__: _guarded(f) for f in (
+        analyze, analyze_stages, analyze_example, stage_details, open_tab, overlay, channel, pick_channel, attribute,
+        paper_figure, pixel, pixel_attribution, click_pixel, dashboard)})

@@ -7,12 +7,7 @@ and per-image metrics. `full_analysis` is what the UI's `analyze` endpoint and t
 
 from __future__ import annotations
 
-import hashlib
 import json
-import tempfile
-import threading
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,56 +21,10 @@ from gald.data.constants import IGNORE_INDEX
 from gald.evaluation.segments import decompose_errors
 
 from . import figures, plots
-from .inference import HEAD_TITLES, Analysis, Predictor, cpu_count
+from .inference import HEAD_TITLES, Analysis, Predictor
 
 DISPLAY_MAX_SIDE = 640  # pictures larger than this are shown downscaled (cheaper PNGs)
 TOP_K = 6
-
-
-class PngStore:
-    """Pictures -> PNG files for the UI, encoded with zlib level 1 (4x faster than Pillow's default 6,
-    about the same size) and named by content, so identical pictures are written once. Gradio copies
-    returned files into its own cache, so only the newest `keep` files are kept here.
-    """
-
-    def __init__(self, folder: str | Path | None = None, keep: int = 512) -> None:
-        self.folder = Path(folder or tempfile.mkdtemp(prefix="gald_png_"))
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.keep, self._files, self._lock = keep, deque(), threading.Lock()
-
-    def __call__(self, picture: np.ndarray | None) -> str | None:
-        if picture is None:
-            return None
-        picture = np.ascontiguousarray(picture)
-        digest = hashlib.blake2b(picture.tobytes(), digest_size=16)
-        digest.update(str(picture.shape).encode())
-        path = self.folder / f"{digest.hexdigest()}.png"
-        if not path.is_file():
-            tmp = path.with_name(f"{path.stem}.{threading.get_ident()}.tmp")  # two threads may race here
-            Image.fromarray(picture).save(tmp, format="PNG", compress_level=1)
-            with self._lock:
-                if path.is_file():  # the other thread won
-                    tmp.unlink(missing_ok=True)
-                else:
-                    tmp.replace(path)
-                    self._files.append(path)
-                    while len(self._files) > self.keep:
-                        self._files.popleft().unlink(missing_ok=True)
-        return str(path)
-
-    def many(self, pictures: list[np.ndarray | None]) -> list[str | None]:
-        """Encode several pictures in parallel (zlib releases the GIL)."""
-        return list(_encoder_pool().map(self, pictures))
-
-
-_POOL: ThreadPoolExecutor | None = None
-
-
-def _encoder_pool() -> ThreadPoolExecutor:
-    global _POOL
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=min(4, cpu_count()), thread_name_prefix="gald-png")
-    return _POOL
 
 
 @dataclass
@@ -102,18 +51,26 @@ def display(analysis: Analysis, label: np.ndarray | None) -> Display:
     return Display(image, preds, label)
 
 
-def stage_images(pred: Predictor, analysis: Analysis, label: np.ndarray | None, alpha: float
-                 ) -> dict[str, np.ndarray | None]:
-    """Overlays for the stage row and the LD on/off pair (the `overlay` endpoint)."""
+def stage_images(pred: Predictor, analysis: Analysis, label: np.ndarray | None, alpha: float,
+                 names: tuple[str, ...] | None = None) -> dict[str, np.ndarray | None]:
+    """Overlays for the stage row and the LD on/off pair (the `overlay` endpoint); `names`: only these of
+    input, fcn, ga, gald, gt, ld_on, ld_off (default: all)."""
     d = display(analysis, label)
-    out: dict[str, np.ndarray | None] = {"input": d.image}
-    for head in ("fcn", "ga", "gald"):
-        p = d.preds.get(head)
-        out[head] = None if p is None else figures.label_overlay(d.image, p, pred.palette, alpha)
-    out["gt"] = None if d.label is None else figures.label_overlay(d.image, d.label, pred.palette, alpha)
     off = d.preds.get("gald_ld_off")
-    out["ld_on"] = out["gald"] if off is not None else None
-    out["ld_off"] = None if off is None else figures.label_overlay(d.image, off, pred.palette, alpha)
+
+    def overlay(labels: np.ndarray | None) -> np.ndarray | None:
+        return None if labels is None else figures.label_overlay(d.image, labels, pred.palette, alpha)
+
+    make = {"input": lambda: d.image, "gt": lambda: overlay(d.label),
+            **{head: (lambda head=head: overlay(d.preds.get(head))) for head in ("fcn", "ga", "gald")},
+            "ld_on": lambda: None if off is None else overlay(d.preds.get("gald")),
+            "ld_off": lambda: overlay(off)}
+    out: dict[str, np.ndarray | None] = {}
+    for name in names or tuple(make):
+        if name == "ld_on" and "gald" in out:
+            out[name] = None if off is None else out["gald"]  # the same picture: one overlay, one file
+        else:
+            out[name] = make[name]()
     return out
 
 
@@ -235,6 +192,14 @@ def image_metrics(pred: Predictor, analysis: Analysis, label: np.ndarray | None)
             "results": results, "errors": errors}
 
 
+def legend(pred: Predictor, analysis: Analysis, label: np.ndarray | None) -> str:
+    """The class legend with each class's share of the main head's prediction on this image."""
+    d = display(analysis, label)
+    shares = np.bincount(d.preds["gald" if "gald" in d.preds else analysis.heads[-1]].ravel(),
+                         minlength=pred.num_classes)[: pred.num_classes] / d.image[..., 0].size
+    return figures.legend_html(pred.class_names, pred.palette, shares)
+
+
 def summary(pred: Predictor, analysis: Analysis, notices: list[str], has_label: bool) -> str:
     h, w = analysis.image.shape[:2]
     nh, nw = analysis.net_size
@@ -256,10 +221,7 @@ def full_analysis(pred: Predictor, rgb: np.ndarray, label: np.ndarray | None = N
     out["masks"] = mask_views(pred, analysis)
     out["channel"] = channel_view(analysis, channel)
     out["metrics"] = image_metrics(pred, analysis, label)
-    d = display(analysis, label)
-    shares = np.bincount(d.preds["gald" if "gald" in d.preds else analysis.heads[-1]].ravel(),
-                         minlength=pred.num_classes)[: pred.num_classes] / d.image[..., 0].size
-    out["legend"] = figures.legend_html(pred.class_names, pred.palette, shares)
+    out["legend"] = legend(pred, analysis, label)
     out["summary"] = summary(pred, analysis, notices or [], label is not None)
     out["files"] = pred.export(analysis)
     return out

@@ -9,11 +9,11 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-ENDPOINTS = {"/analyze", "/overlay", "/channel", "/attribute", "/dashboard"}
-# analyze outputs (state is hidden from the client)
-NAMES = ["summary", "legend", "input", "fcn", "ga", "gald", "gt", "dis_img", "dis_text", "dis_legend", "ld_on",
-         "ld_off", "ld_change", "ld_text", "mask_mean", "mask_text", "ch_img", "ch_text", "gallery", "scatter",
-         "iou", "confusion", "dl_png", "dl_npz"]
+from app.handlers import ANALYZE_OUTPUTS, PHOTOS
+
+ENDPOINTS = {"/analyze", "/overlay", "/channel", "/attribute", "/dashboard", "/pixel", "/pixel_attribution",
+             "/figure"}
+NAMES = [n for n in ANALYZE_OUTPUTS if n != "state"]  # the state is hidden from the client
 
 
 @pytest.fixture(scope="module")
@@ -35,26 +35,35 @@ def test_endpoints_listed(client):
 def test_analyze_and_every_endpoint(client, example_files, predictor):
     image, label = example_files
     out = _analyze(client, image, label)
-    for key in ("input", "fcn", "ga", "gald", "gt", "dis_img", "ld_on", "ld_off", "mask_mean", "ch_img"):
-        assert str(out[key]).endswith(".png"), key
+    for key in ("input", "fcn", "ga", "gald", "gt", "disagreement", "ld_on", "ld_off", "ld_change", "mask_mean",
+                "channel_image"):
+        # photographic pictures travel as JPEG, colour codes read exactly (disagreement, LD change) as PNG
+        assert str(out[key]).endswith(".jpg" if key in PHOTOS else ".png"), key
         assert Image.open(out[key]).size == (128, 96)
-    # label maps travel as PNG: the ground-truth overlay at alpha 0.6 reproduces exact palette blends
+    # the disagreement map's colours are exact: every pixel is the dimmed image's grey or one of the codes
+    from app.figures import BOTH_WRONG, DIFFER, GA_RIGHT, GALD_RIGHT
+
+    colours = np.unique(np.asarray(Image.open(out["disagreement"]).convert("RGB")).reshape(-1, 3), axis=0)
+    assert all(r == g == b or (r, g, b) in {GALD_RIGHT, GA_RIGHT, BOTH_WRONG, DIFFER} for r, g, b in colours.tolist())
     gt = np.asarray(Image.open(out["gt"]).convert("RGB"))
     assert gt.shape == (96, 128, 3)
-    assert "Analysed" in out["summary"] and "Channel **5**" in out["ch_text"]
-    assert len(out["gallery"]) == 12
-    assert out["iou"]["headers"][0] == "class" and len(out["iou"]["data"]) == 17  # 11 classes, 2 totals, 4 error kinds
-    assert out["iou"]["data"][-4][0] == "errors: missed segment % (½ res.)"
-    pred = np.asarray(Image.open(out["dl_png"]))
+    assert "Analysed" in out["summary"] and "Channel **5**" in out["channel_text"]
+    assert len(out["gallery"]) == 12 and all(str(tile["image"]).endswith(".png") for tile in out["gallery"])
+    iou = out["image_iou"]
+    assert iou["headers"][0] == "class" and len(iou["data"]) == 17  # 11 classes, 2 totals, 4 error kinds
+    assert iou["data"][-4][0] == "errors: missed segment % (½ res.)"
+    pred = np.asarray(Image.open(out["prediction_png"]))  # the class ids, lossless
     assert pred.shape == (96, 128) and pred.max() < 11
-    assert set(np.load(out["dl_npz"]).files) >= {"F", "F_GA", "F_GALD", "M", "pred_gald"}
+    assert (pred == predictor.cached(predictor.analyze(np.asarray(Image.open(image).convert("RGB"))).key
+                                     ).preds["gald"]).all()
+    assert set(np.load(out["stages_npz"]).files) >= {"F", "F_GA", "F_GALD", "M", "pred_gald"}
 
     overlays = client.predict(0.3, api_name="/overlay")
-    assert len(overlays) == 6 and all(str(p).endswith(".png") for p in overlays)
+    assert len(overlays) == 6 and all(str(p).endswith(".jpg") for p in overlays)
     img, text = client.predict(200, api_name="/channel")
-    assert str(img).endswith(".png") and "Channel **200**" in text
+    assert str(img).endswith(".jpg") and "Channel **200**" in text
     img, text = client.predict("ga", "Road", "gradcam", 8, api_name="/attribute")
-    assert str(img).endswith(".png") and "GradCAM" in text and "Road" in text
+    assert str(img).endswith(".jpg") and "GradCAM" in text and "Road" in text
     note, *_ = client.predict(api_name="/dashboard")
     assert "No evaluation JSON found" in note
 
@@ -117,16 +126,16 @@ def test_16bit_and_rgba_uploads_work(client, tmp_path):
     assert "8-bit" in out["summary"]
     rgba = tmp_path / "rgba.png"
     Image.new("RGBA", (128, 96), (10, 200, 30, 128)).save(rgba)
-    assert str(_analyze(client, rgba)["gald"]).endswith(".png")
+    assert str(_analyze(client, rgba)["gald"]).endswith(".jpg")
 
 
 def test_optional_inputs_default_and_bad_arguments_are_named(client, example_files):
     """/analyze with the image alone; None for the sliders means their defaults; bad values name the argument."""
     image, _ = example_files
     out = dict(zip(NAMES, client.predict(handle_file(str(image)), api_name="/analyze"), strict=True))
-    assert out["gt"] is None and "Channel **0**" in out["ch_text"]
+    assert out["gt"] is None and "Channel **0**" in out["channel_text"]
     out = dict(zip(NAMES, client.predict(handle_file(str(image)), None, None, None, api_name="/analyze"), strict=True))
-    assert str(out["gald"]).endswith(".png")
+    assert str(out["gald"]).endswith(".jpg")
     with pytest.raises(AppError, match=r"opacity \(alpha\) must be between 0 and 1, got 7"):
         client.predict(handle_file(str(image)), None, 7, 0, api_name="/analyze")
     out = dict(zip(NAMES, client.predict(handle_file(str(image)), None, None, None, 2.0, api_name="/analyze"),
@@ -167,7 +176,7 @@ def test_pixel_query_endpoints(client, example_files):
     assert attention is None and "no per-pixel attention map" in note  # the test model's GA is CGNL
     assert bars is not None
     pic, gt_pic, why = client.predict(64, 50, "gald", api_name="/pixel_attribution")
-    assert str(pic).endswith(".png") and "GradCAM" in why
+    assert str(pic).endswith(".jpg") and "GradCAM" in why
     with pytest.raises(AppError, match="x must be between 0 and 127, got 500"):
         client.predict(500, 50, api_name="/pixel")
     with pytest.raises(AppError, match="Give both pixel coordinates"):

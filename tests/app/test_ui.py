@@ -31,6 +31,28 @@ def test_build_demo_endpoints_and_queue(predictor):
     assert demo._queue.max_size == ui.QUEUE_SIZE
 
 
+def test_outputs_are_named_once(predictor, example_files):
+    """The API's outputs are the browser's steps put together, each name once; handlers return exactly those."""
+    from app.handlers import ANALYZE_OUTPUTS, OUTPUT_GROUPS, make_handlers
+
+    grouped = [n for group in OUTPUT_GROUPS.values() for n in group]
+    assert len(set(ANALYZE_OUTPUTS)) == len(ANALYZE_OUTPUTS) and sorted(grouped) == sorted(ANALYZE_OUTPUTS)
+    h = make_handlers(predictor)
+    image, label = map(str, example_files)
+    out = h.analyze(image, label)
+    assert set(out) == set(ANALYZE_OUTPUTS)
+    first = h.analyze_stages(image, label)
+    assert set(first) == {*OUTPUT_GROUPS["stages"], "stage_status"}
+    assert set(h.stage_details(first["state"], 0.6)) == set(OUTPUT_GROUPS["stage_details"])
+    # a lazy tab fills once per analysis; the Stages tab has nothing lazy
+    masks = h.open_tab("masks", first["state"], 3, {})
+    assert set(masks) == {"open_tab", "filled", *OUTPUT_GROUPS["masks"]} and "Channel **3**" in masks["channel_text"]
+    assert h.open_tab("masks", first["state"], 3, masks["filled"]) == {"open_tab": "masks"}
+    assert set(h.open_tab("dashboard", first["state"], 0, masks["filled"])) >= set(OUTPUT_GROUPS["scores"])
+    assert h.open_tab("stages", first["state"]) == {"open_tab": "stages"}
+    assert h.open_tab("masks", None) == {"open_tab": "masks"}  # nothing analysed yet: nothing to fill
+
+
 def test_examples_bundled():
     rows, labels = ui.example_rows()
     assert len(rows) >= 6 and all(lab and Path(lab).is_file() for _, lab in rows) and len(labels) == len(rows)
@@ -47,8 +69,14 @@ def _eval(names, miou):
                                         "interior": 0.03} for h, d in (("fcn", 0.02), ("gald", 0.0))}}
 
 
+def _dashboard(predictor):
+    v = dashboard.dashboard_values(predictor)
+    return tuple(v[k] for k in ("dashboard_note", "class_iou", "small_large", "boundary", "errors", "learning",
+                                "ablation_table", "ablation_plot", "has_eval", "has_ablations"))
+
+
 def test_dashboard_values(predictor, tmp_path, monkeypatch):
-    note, iou, sl, curves, errors, learning, abl, abl_fig, has_eval, has_abl = dashboard.dashboard_values(predictor)
+    note, iou, sl, curves, errors, learning, abl, abl_fig, has_eval, has_abl = _dashboard(predictor)
     assert "No evaluation JSON found" in note and iou is None and learning is None
     assert not has_eval and not has_abl
 
@@ -63,7 +91,7 @@ def test_dashboard_values(predictor, tmp_path, monkeypatch):
     curve = {"train": [{"step": s, "loss": 3.0 - s / 10, "lr": 0.01} for s in range(0, 30, 10)],
              "val": [{"step": 20, "gald_miou": 0.3, "ga_miou": 0.25, "fcn_miou": 0.2}]}
     monkeypatch.setitem(predictor.meta, "learning_curve", curve)
-    note, iou, sl, curves, errors, learning, abl, abl_fig, has_eval, has_abl = dashboard.dashboard_values(predictor)
+    note, iou, sl, curves, errors, learning, abl, abl_fig, has_eval, has_abl = _dashboard(predictor)
     assert has_eval and has_abl and "Validation results" in note
     assert str(tmp_path) not in note and "`model.eval.json`" in note  # never the machine's absolute path
     assert [t.name for t in learning.data] == ["train loss", "FCN val mIoU", "GA val mIoU", "GALD val mIoU"]
@@ -82,15 +110,14 @@ def test_dashboard_values(predictor, tmp_path, monkeypatch):
     monkeypatch.setitem(predictor.meta, "learning_curve", phase2)
     monkeypatch.setitem(predictor.meta, "parent", parent)
     monkeypatch.setitem(predictor.meta, "training", {"step": 20})
-    learning = dashboard.dashboard_values(predictor)[5]
+    learning = dashboard.dashboard_values(predictor)["learning"]
     assert list(learning.data[0].x) == [0, 10, 20, 40, 50]
     assert list(learning.data[3].x) == [30, 50] and list(learning.data[3].y) == [50.0, 60.0]
     assert [s.x0 for s in learning.layout.shapes] == [30]
     assert list(errors.data[2].x) == [7.0, 5.0] and list(errors.data[2].y) == ["FCN", "GALD"]
 
     (tmp_path / "model.eval.json").write_text("[]")
-    note, *_ = dashboard.dashboard_values(predictor)
-    assert "no \"heads\" section" in note
+    assert "no \"heads\" section" in dashboard.dashboard_values(predictor)["dashboard_note"]
 
 
 def test_dashboard_shows_seeded_ablations_with_error_bars(predictor, tmp_path, monkeypatch):
@@ -102,7 +129,7 @@ def test_dashboard_shows_seeded_ablations_with_error_bars(predictor, tmp_path, m
         for seed, m in enumerate(values):
             (head / f"{row}_seed{seed}.json").write_text(json.dumps(
                 {"miou": m, "small_miou": 0.1, "large_miou": 0.7, "boundary_iou_5": 0.3}))
-    note, *_, abl, abl_fig, _, has_abl = dashboard.dashboard_values(predictor)
+    note, *_, abl, abl_fig, _, has_abl = _dashboard(predictor)
     assert has_abl and "head protocol" in note and "end-to-end" not in note
     assert list(abl["row"]) == ["FCN", "+NL+LD", "+CGNL+LD (GALD)"]  # Table 1's order
     assert list(abl["seeds"]) == [3, 1, 3] and set(abl["protocol"]) == {"head"}
@@ -118,7 +145,7 @@ def test_dashboard_shows_seeded_ablations_with_error_bars(predictor, tmp_path, m
         for seed, m in enumerate(values):
             (e2e / f"{row}_seed{seed}.json").write_text(json.dumps(
                 {"miou": m, "small_miou": 0.1, "large_miou": 0.7, "boundary_iou_5": 0.3}))
-    note, *_, abl, abl_fig, _, has_abl = dashboard.dashboard_values(predictor)
+    note, *_, abl, abl_fig, _, has_abl = _dashboard(predictor)
     assert "end-to-end protocol" in note and list(abl["protocol"]) == ["head"] * 3 + ["end-to-end"] * 2
     assert abl.iloc[4, 4] == "+1.5 (1/2 seeds > 0)" and [t.name for t in abl_fig.data] == [
         "head protocol", "end-to-end protocol"]
@@ -164,20 +191,26 @@ def test_launcher_serves(checkpoint, tmp_path):
         proc.wait(timeout=30)
 
 
-def test_png_store_lossless_and_deduplicated(tmp_path):
+def test_picture_store_lossless_png_deduplicated_jpeg_close(tmp_path):
     import numpy as np
     from PIL import Image
 
-    from app.views import PngStore
+    from app.picture_store import PictureStore
 
-    store = PngStore(tmp_path, keep=3)
-    pics = [np.full((8, 8, 3), v, np.uint8) for v in (1, 2, 1, 1, 3)]
-    paths = store.many(pics + [None])
-    assert paths[-1] is None and paths[0] == paths[2] == paths[3]
-    assert (np.asarray(Image.open(paths[1])) == 2).all()
+    store = PictureStore(tmp_path, keep=3)
+    pics = {f"p{i}": np.full((8, 8, 3), v, np.uint8) for i, v in enumerate((1, 2, 1, 1, 3))} | {"none": None}
+    paths = store.many(pics)
+    assert paths["none"] is None and paths["p0"] == paths["p2"] == paths["p3"]
+    assert (np.asarray(Image.open(paths["p1"])) == 2).all()
     for v in (4, 5, 6):
-        store(np.full((8, 8, 3), v, np.uint8))
+        store.png(np.full((8, 8, 3), v, np.uint8))
     assert len(list(tmp_path.glob("*.png"))) == 3 and not list(tmp_path.glob("*.tmp"))
+    rng = np.random.default_rng(0)
+    photo = np.clip(rng.normal(120, 30, (64, 64, 3)), 0, 255).astype(np.uint8)
+    photo[20:40, 30:34] = (220, 20, 60)  # a thin class-coloured structure keeps its colour (4:4:4 chroma)
+    jpeg = store.many({"photo": photo}, {"photo": "jpeg"})["photo"]
+    back = np.asarray(Image.open(jpeg)).astype(int)
+    assert jpeg.endswith(".jpg") and np.abs(back[22:38, 31:33] - (220, 20, 60)).max() < 24
 
 
 def test_handlers_turn_crashes_into_messages(predictor, example_files, monkeypatch):
@@ -186,7 +219,7 @@ def test_handlers_turn_crashes_into_messages(predictor, example_files, monkeypat
     from app import views
 
     handlers = ui.make_handlers(predictor)
-    monkeypatch.setattr(views, "full_analysis", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(views, "stage_images", lambda *a, **k: 1 / 0)
     with pytest.raises(gr.Error, match=r"analyze failed \(ZeroDivisionError\)"):
         handlers.analyze(str(example_files[0]), None)
     with pytest.raises(gr.Error, match="Analyze an image first"):

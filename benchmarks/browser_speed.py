@@ -1,0 +1,227 @@
+"""GALD Studio speed as a user sees it: headless Chromium clicks Analyze and waits for the pictures.
+
+    .venv/bin/python -m benchmarks.browser_speed [--frames 12] [--scales default,1.0] [--root REPO]
+                                                 [--checkpoint PATH] [--client-runs 12] [--json OUT]
+
+Serves `app.py` of --root (default: this repository; pass another checkout to measure its code) in a
+subprocess, opens it in Debian's Chromium (/usr/bin/chromium, Playwright), and for each of `--frames`
+CamVid val frames (image + ground truth, each frame new to the app's caches; a disjoint set per scale)
+uploads, clicks Analyze and times, from the click, in the page's own clock:
+  (a) stages: the five stage pictures (input, FCN, GA, GALD, ground truth) show the new analysis, decoded;
+  (b) everything: every <img> and plot the click produces is on the page, decoded, and no event is pending
+      (the time of the last change, after the page has been still for a second).
+Then `--client-runs` frames through gradio_client's `/analyze` with file downloads on (what an API user
+waits for: the answer and every file it names). Prints p50 / p90 per figure and the load average.
+Targets (2-core CPU, default scale): stages <= 0.6 s p50, everything <= 1.2 s p50, API <= 0.8 s p50.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+VAL = Path(os.environ.get("GALD_CAMVID", "/work/shared/data/camvid"))
+CHROMIUM = "/usr/bin/chromium"
+STAGE_IDS = ["gald-stage-input", "gald-stage-fcn", "gald-stage-ga", "gald-stage-gald", "gald-stage-gt"]
+TARGETS = {"stages": 0.6, "everything": 1.2, "api": 0.8}
+STILL_MS = 1000  # "everything" ends at the last change once the page has not changed for this long
+
+# Runs in the page: click Analyze, then poll every animation frame. Returns milliseconds from the click.
+MEASURE_JS = """
+async ([stageIds, stillMs, timeoutMs]) => {
+  const srcOf = id => { const i = document.querySelector('#' + id + ' img'); return i ? i.src : null; };
+  const before = stageIds.map(srcOf);
+  const ready = i => i.complete && i.naturalWidth > 0;
+  const pending = () => document.querySelectorAll('.eta-bar, .progress-text, .generating, .pending').length;
+  const signature = () => {
+    const imgs = [...document.querySelectorAll('img')];
+    const plots = document.querySelectorAll('.js-plotly-plot .main-svg').length;
+    return imgs.map(i => i.src + (ready(i) ? '+' : '-')).join('|') + '#' + plots + '#' + pending();
+  };
+  const t0 = performance.now();
+  document.querySelector('#gald-analyze').click();
+  let stages = null, last = t0, sig = signature();
+  while (true) {
+    await new Promise(r => requestAnimationFrame(r));
+    const now = performance.now();
+    if (stages === null) {
+      const ok = stageIds.every((id, k) => {
+        const i = document.querySelector('#' + id + ' img');
+        return i && i.src !== before[k] && ready(i);
+      });
+      if (ok) stages = now - t0;
+    }
+    const s = signature();
+    if (s !== sig) { sig = s; last = now; }
+    const allReady = [...document.querySelectorAll('img')].every(ready);
+    if (stages !== null && allReady && pending() === 0 && now - last > stillMs) {
+      return {stages, everything: last - t0, images: document.querySelectorAll('img').length};
+    }
+    if (now - t0 > timeoutMs) return {stages, everything: null, timeout: true};
+  }
+}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(root: Path, checkpoint: str | None, port: int, log: Path) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRADIO_")}
+    env.update(GRADIO_ANALYTICS_ENABLED="False", GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port),
+               PYTHONUNBUFFERED="1")
+    cmd = [sys.executable, str(root / "app.py")] + (["--checkpoint", checkpoint] if checkpoint else [])
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    t0 = time.perf_counter()
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2):
+                return proc
+        except OSError:
+            if proc.poll() is not None or time.perf_counter() - t0 > 180:
+                proc.kill()
+                raise SystemExit(f"app.py did not start; its log:\n{log.read_text()}") from None
+            time.sleep(0.25)
+
+
+def frames(n: int, skip: int) -> list[tuple[Path, Path]]:
+    names = sorted((VAL / "val").glob("*.png"))
+    if len(names) < skip + n:
+        raise SystemExit(f"need {skip + n} val frames in {VAL / 'val'}, found {len(names)}")
+    step = len(names) // (skip + n)  # spread over the sequence: neighbouring frames are near-duplicates
+    chosen = names[::step][skip: skip + n]
+    return [(p, VAL / "valannot" / p.name) for p in chosen]
+
+
+def upload(page, image: Path, label: Path) -> None:
+    for elem, path in (("gald-image-upload", image), ("gald-label-upload", label)):
+        clear = page.locator(f"#{elem} button[aria-label='Clear']")
+        if clear.count():
+            clear.first.click()
+        page.locator(f"#{elem} input[type=file]").set_input_files(str(path))
+        page.locator(f"#{elem} td.filename[aria-label='{path.name}']").wait_for(timeout=60_000)
+
+
+def set_scale(page, scale: float) -> None:
+    number = page.locator("#gald-scale input[type=number]")
+    number.fill(f"{scale:g}")
+    number.press("Enter")
+
+
+def browser_runs(url: str, scale: float | None, todo: list[tuple[Path, Path]], warm: tuple[Path, Path]
+                 ) -> list[dict]:
+    from playwright.sync_api import sync_playwright
+
+    out = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page.goto(url, wait_until="load", timeout=120_000)
+        page.locator("#gald-analyze").wait_for(timeout=120_000)
+        if scale is not None:
+            set_scale(page, scale)
+        for i, (image, label) in enumerate([warm, *todo]):
+            upload(page, image, label)
+            page.wait_for_timeout(300)  # let the upload's own events settle
+            r = page.evaluate(MEASURE_JS, [STAGE_IDS, STILL_MS, 60_000])
+            if i == 0:
+                continue  # warm-up: first paint of the page's components, font loading
+            r["frame"] = image.name
+            out.append(r)
+            print(f"    {image.name}: stages {r['stages']:.0f} ms, everything {r['everything']:.0f} ms "
+                  f"({r['images']} images)", flush=True)
+        browser.close()
+    return out
+
+
+def client_runs(url: str, todo: list[tuple[Path, Path]], warm: tuple[Path, Path]) -> list[float]:
+    from gradio_client import Client, handle_file
+
+    folder = tempfile.mkdtemp(prefix="gald_client_")
+    client = Client(url, verbose=False, download_files=folder)
+    seconds = []
+    for i, (image, label) in enumerate([warm, *todo]):
+        t = time.perf_counter()
+        client.predict(handle_file(str(image)), handle_file(str(label)), api_name="/analyze")
+        if i:
+            seconds.append(time.perf_counter() - t)
+    return seconds
+
+
+def summary(name: str, seconds: list[float], target: float | None) -> dict:
+    p50, p90 = float(np.percentile(seconds, 50)), float(np.percentile(seconds, 90))
+    verdict = "" if target is None else ("  OK" if p50 <= target else f"  OVER target {target:g} s")
+    print(f"  {name:<52s} p50 {p50:6.3f} s   p90 {p90:6.3f} s   min {min(seconds):6.3f}   max "
+          f"{max(seconds):6.3f}   (n={len(seconds)}){verdict}", flush=True)
+    return {"p50": p50, "p90": p90, "min": min(seconds), "max": max(seconds), "n": len(seconds)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--root", default=str(ROOT), help="repository whose app.py is served (default: this one)")
+    ap.add_argument("--checkpoint", default=None, help="passed to app.py (default: its default checkpoint)")
+    ap.add_argument("--frames", type=int, default=12)
+    ap.add_argument("--scales", default="default,1.0", help="comma list; 'default' = the checkpoint's scale")
+    ap.add_argument("--client-runs", type=int, default=12, help="gradio_client /analyze calls (0: skip)")
+    ap.add_argument("--json", default=None, help="write the figures here")
+    args = ap.parse_args()
+
+    scales = [None if s == "default" else float(s) for s in args.scales.split(",")]
+    sets = len(scales) + (1 if args.client_runs else 0)
+    pool = frames(args.frames * sets + sets, 0)
+    root = Path(args.root).resolve()
+    port = free_port()
+    log = Path(tempfile.mkdtemp(prefix="gald_browser_")) / "app.log"
+    load0 = os.getloadavg()
+    print(f"GALD Studio in Chromium | app {root} | {os.cpu_count()} cores | load {load0[0]:.2f} {load0[1]:.2f} "
+          f"at start", flush=True)
+    server = start_server(root, args.checkpoint, port, log)
+    url = f"http://127.0.0.1:{port}/"
+    results: dict = {"root": str(root), "load_start": load0[:2], "cores": os.cpu_count()}
+    try:
+        print("  " + log.read_text().strip().splitlines()[0], flush=True)
+        chunk = args.frames + 1
+        for k, scale in enumerate(scales):
+            part = pool[k * chunk: (k + 1) * chunk]
+            name = "default" if scale is None else f"{scale:g}"
+            print(f"  scale {name}:", flush=True)
+            runs = browser_runs(url, scale, part[1:], part[0])
+            results[f"scale_{name}"] = {
+                "runs": runs,
+                "stages": summary(f"browser, scale {name}: (a) stage pictures on screen",
+                                  [r["stages"] / 1000 for r in runs], TARGETS["stages"] if scale is None else None),
+                "everything": summary(f"browser, scale {name}: (b) every picture on screen",
+                                      [r["everything"] / 1000 for r in runs if r["everything"] is not None],
+                                      TARGETS["everything"] if scale is None else None)}
+        if args.client_runs:
+            part = pool[len(scales) * chunk:][: args.client_runs + 1]
+            seconds = client_runs(url, part[1:], part[0])
+            results["api"] = summary("gradio_client /analyze, downloads on, default scale", seconds, TARGETS["api"])
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    results["load_end"] = os.getloadavg()[:2]
+    print(f"  load {results['load_end'][0]:.2f} {results['load_end'][1]:.2f} at the end (2 cores shared: above "
+          "~0.5 the figures are pessimistic)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
