@@ -32,7 +32,8 @@ CAPTIONS = {"input": "Input", "fcn": "FCN head: backbone feature F alone", "ga":
             "attribution": "Attribution over the image (brighter = drives the class more)"}
 PIXEL_HINT = ("👆 **Click any pixel of a stage picture above** (or type x, y and press *Query pixel*): you get each "
               "head's class probabilities there, the LD mask at that point and what drives its prediction.")
-WHEN_FILLED = ["gald-when-filled"]  # CSS class: the box is hidden while it shows nothing (app.ui.CSS)
+WHEN_FILLED = ["gald-when-filled"]  # CSS classes: the box is hidden while it shows nothing (app.ui.CSS)
+PLOT_WHEN_FILLED = ["gald-plot-when-filled"]
 ANALYZING = "⏳ **Analyzing…** the stage pictures appear here first, the rest follows."
 
 
@@ -112,7 +113,7 @@ def build_stages_tab(pred: Predictor, default_alpha: float) -> Components:
         with gr.Column():
             c["pixel_text"] = gr.Markdown(PIXEL_HINT, elem_id="gald-pixel-text")
             c["pixel_bars"] = gr.Plot(label="Class probabilities at the pixel, per head", elem_id="gald-pixel-bars",
-                                      elem_classes=WHEN_FILLED)
+                                      elem_classes=PLOT_WHEN_FILLED)
         with gr.Column():
             c["pixel_attention"] = picture("pixel_attention", hide_empty=True)  # only the NL GA has the map
             c["pixel_attention_text"] = gr.Markdown()
