@@ -15,6 +15,7 @@ from gald.ablation import stats as ablation_stats
 from gald.reports.training_phases import phased_learning_curve
 
 from . import plots
+from .forest import forest_from_summaries
 from .inference import Predictor
 
 PROTOCOL_FOLDERS = {"head": "head", "end-to-end": "e2e"}
@@ -64,7 +65,7 @@ def dashboard_values(pred: Predictor) -> dict[str, Any]:
             seeded[protocol] = rows
     if seeded:
         headers, rows = plots.seeded_ablation_table(seeded)
-        abl_table, abl_plot = table(headers, rows), plots.seeded_ablation_bars(seeded)
+        abl_table, abl_plot = table(headers, rows), forest_from_summaries(seeded)
         note += (" Ablations: " + "; ".join(PROTOCOL_NOTES[p] for p in seeded) + ". Mean ± sd over seeds; Δ is "
                  "paired by seed, * where its 95% interval excludes 0.")
     elif ablations:

@@ -21,7 +21,7 @@ HEAD_NAMES = {**TITLES, LD_OFF_KEY: LD_OFF_TITLE}
 FONT = dict(family="Inter, system-ui, sans-serif", size=12)
 
 
-def _layout(fig: go.Figure, title: str, height: int = 360, **kwargs) -> go.Figure:
+def layout(fig: go.Figure, title: str, height: int = 360, **kwargs) -> go.Figure:
     fig.update_layout(title=dict(text=title, x=0.01, font=dict(size=14)), height=height, template="plotly_white",
                       margin=dict(l=50, r=20, t=48, b=40), font=FONT,
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0), **kwargs)
@@ -54,7 +54,7 @@ def segment_scatter(stats: dict[str, np.ndarray], class_names: list[str], palett
             fig.add_trace(go.Scatter(x=(10 ** xs).tolist(), y=(slope * xs + icpt).tolist(), mode="lines",
                                      name=f"trend ({slope:+.3f} per decade)",
                                      line=dict(color="#222", dash="dash", width=1.5), hoverinfo="skip"))
-    _layout(fig, "LD mask inside each predicted segment vs its size", height=400)
+    layout(fig, "LD mask inside each predicted segment vs its size", height=400)
     fig.update_xaxes(type="log", title="segment area (pixels, log scale)")
     fig.update_yaxes(title="mean of M over channels and segment")
     return fig
@@ -71,7 +71,7 @@ def confusion_figure(mat: np.ndarray, class_names: list[str]) -> go.Figure:
         customdata=mat.astype(np.int64).tolist(), colorscale="Blues", zmin=0, zmax=1,
         colorbar=dict(title="share", thickness=12),
         hovertemplate="truth %{y}<br>predicted %{x}<br>%{customdata} px (%{z:.1%} of the row)<extra></extra>"))
-    _layout(fig, "GALD confusion matrix on this image (rows: ground truth)", height=460)
+    layout(fig, "GALD confusion matrix on this image (rows: ground truth)", height=460)
     fig.update_yaxes(autorange="reversed", title="ground truth")
     fig.update_xaxes(title="prediction", tickangle=-40)
     return fig
@@ -114,7 +114,7 @@ def error_decomposition_bars(decomp: dict[str, dict[str, float]] | None) -> go.F
                              x=[round(100 * float(decomp[h].get(kind, 0.0)), 2) for h in heads], orientation="h",
                              name=kind.replace("_", " "), marker_color=ERROR_COLOURS[kind],
                              hovertemplate="%{y}: %{x:.2f}% of labelled pixels<extra>" + kind + "</extra>"))
-    _layout(fig, "Where the errors are: missed / made-up segments, boundaries, interiors", height=260,
+    layout(fig, "Where the errors are: missed / made-up segments, boundaries, interiors", height=260,
             barmode="stack")
     fig.update_xaxes(title="% of labelled pixels")
     return fig
@@ -157,7 +157,7 @@ def iou_bars(ev: dict[str, Any], class_names: list[str]) -> go.Figure:
         label = HEAD_NAMES.get(h, h) + (f" (mIoU {100 * miou:.1f})" if isinstance(miou, (int, float)) else "")
         fig.add_trace(go.Bar(x=class_names, y=[None if v is None else round(100 * v, 2) for v in ious],
                              name=label, marker_color=HEAD_COLOURS.get(h)))
-    _layout(fig, "Per-class IoU on the validation set, by head", barmode="group")
+    layout(fig, "Per-class IoU on the validation set, by head", barmode="group")
     fig.update_yaxes(title="IoU (%)", range=[0, 100])
     return fig
 
@@ -195,7 +195,7 @@ def boundary_curves(ev: dict[str, Any]) -> go.Figure | None:
         pts = sorted((float(k), float(v)) for k, v in bands[h].items() if isinstance(v, (int, float)))
         fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[round(100 * p[1], 2) for p in pts], mode="lines+markers",
                                  name=HEAD_NAMES.get(h, h), line=dict(color=HEAD_COLOURS.get(h), width=2.5)))
-    _layout(fig, "Boundary-band mIoU: pixels within d px of a class boundary")
+    layout(fig, "Boundary-band mIoU: pixels within d px of a class boundary")
     fig.update_xaxes(title="band width d (pixels)")
     fig.update_yaxes(title="mIoU in band (%)")
     return fig
@@ -219,7 +219,7 @@ def ablation_bars(rows: list[list[Any]]) -> go.Figure:
     main = [r[3] if r[3] != "-" else (r[2] if r[2] != "-" else r[1]) for r in rows]
     fig = go.Figure(go.Bar(x=[None if v == "-" else v for v in main], y=names, orientation="h",
                            marker_color=HEAD_COLOURS["gald"], text=[str(v) for v in main], textposition="auto"))
-    _layout(fig, "Ablations: mIoU of the main head", height=max(220, 60 + 34 * len(rows)))
+    layout(fig, "Ablations: mIoU of the main head", height=max(220, 60 + 34 * len(rows)))
     fig.update_xaxes(title="mIoU (%)")
     fig.update_yaxes(autorange="reversed")
     return fig
@@ -244,7 +244,7 @@ def learning_curve(curve: dict[str, Any] | None) -> go.Figure | None:
                                      line=dict(color=HEAD_COLOURS[h], width=2.5)))
     for start in curve.get("phase_starts") or []:  # a run continued from an earlier checkpoint's weights
         fig.add_vline(x=start, line=dict(color="#888888", dash="dot", width=1))
-    _layout(fig, "Learning curve of this checkpoint" + (" (training phases split by dotted lines)"
+    layout(fig, "Learning curve of this checkpoint" + (" (training phases split by dotted lines)"
                                                         if curve.get("phase_starts") else ""),
             yaxis=dict(title="train loss (OHEM + aux + probes)"),
             yaxis2=dict(title="val mIoU (%)", overlaying="y", side="right", rangemode="tozero"))
@@ -274,31 +274,6 @@ def seeded_ablation_table(by_protocol: dict[str, list[dict[str, Any]]]) -> tuple
     return headers, out
 
 
-PROTOCOL_COLOURS = {"head": HEAD_COLOURS["gald"], "end-to-end": HEAD_COLOURS["ga"]}
-
-
-def seeded_ablation_bars(by_protocol: dict[str, list[dict[str, Any]]]) -> go.Figure:
-    """mIoU per row, mean over seeds with ± sd error bars, one bar colour per protocol; rows run with one seed
-    are marked and greyed."""
-    fig = go.Figure()
-    n_rows = 0
-    for protocol, rows in by_protocol.items():
-        names = [r["title"] + (" (1 seed)" if len(r["seeds"]) == 1 else "") for r in rows]
-        means = [r["stats"]["miou"][0] for r in rows]
-        sds = [r["stats"]["miou"][1] or 0.0 for r in rows]
-        colours = [PROTOCOL_COLOURS.get(protocol, "#888") if len(r["seeds"]) > 1 else "#c7c7c7" for r in rows]
-        fig.add_trace(go.Bar(x=means, y=names, orientation="h", marker_color=colours, name=f"{protocol} protocol",
-                             error_x=dict(type="data", array=sds, visible=True, thickness=1.5),
-                             text=[f"{m:.1f}" if m is not None else "" for m in means], textposition="inside",
-                             hovertemplate=f"{protocol} protocol<br>%{{y}}<br>mIoU %{{x:.1f}}<extra></extra>"))
-        n_rows += len(rows)
-    _layout(fig, "Ablations (Table 1): mIoU mean ± sd over seeds, per protocol", height=max(240, 60 + 26 * n_rows),
-            barmode="group")
-    fig.update_xaxes(title="mIoU (%)")
-    fig.update_yaxes(autorange="reversed")
-    return fig
-
-
 def pixel_probabilities(probs: dict[str, np.ndarray], class_names: list[str], top: int = 6) -> go.Figure:
     """Grouped bars: class probabilities of each head at one pixel (the classes any head gives >= 1 %, at most
     `top` of them, by their largest probability)."""
@@ -308,6 +283,6 @@ def pixel_probabilities(probs: dict[str, np.ndarray], class_names: list[str], to
     for head, p in probs.items():
         fig.add_trace(go.Bar(x=[class_names[c] for c in order], y=[round(100 * float(p[c]), 2) for c in order],
                              name=HEAD_NAMES.get(head, head), marker_color=HEAD_COLOURS.get(head)))
-    _layout(fig, "Class probabilities at this pixel", height=300, barmode="group")
+    layout(fig, "Class probabilities at this pixel", height=300, barmode="group")
     fig.update_yaxes(title="probability (%)", range=[0, 100])
     return fig

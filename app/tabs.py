@@ -18,23 +18,19 @@ from .inference import HEAD_TITLES, Predictor
 
 Components = dict[str, Any]
 UPLOAD_TYPES = [".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"]
-# one line per picture: what it is
-CAPTIONS = {"input": "Input", "fcn": "FCN head: backbone feature F alone", "ga": "GA head: after global aggregation",
-            "gald": "GALD head: after local distribution (main)", "gt": "Ground truth",
-            "disagreement": "Pixels where the GA and GALD heads differ",
-            "ld_on": "Main head, LD on (as trained)", "ld_off": "Main head, LD off (F_GALD := F_GA)",
-            "ld_change": "Pixels whose class LD changes (LD-off class)",
-            "mask_mean": "LD mask M, mean over channels, over the image",
-            "channel_image": "One channel of M over the image (pick it with the slider)",
-            "pixel_attention": "Non-Local attention from the pixel (where it looks)",
-            "pixel_attribution": "GradCAM: what drives the predicted class here",
-            "pixel_attribution_gt": "GradCAM: what drives the ground-truth class here",
+# one short line per picture: what it is (the label badge of a stage picture has room for ~18 characters)
+CAPTIONS = {"input": "Input", "fcn": "FCN head (F)", "ga": "GA head (F_GA)", "gald": "GALD head (main)",
+            "gt": "Ground truth", "disagreement": "GA vs GALD: where they differ", "ld_on": "LD on (as trained)",
+            "ld_off": "LD off: F_GALD := F_GA", "ld_change": "What LD off changes",
+            "mask_mean": "M, mean over channels", "channel_image": "One channel of M (slider)",
+            "pixel_attention": "NL attention from the pixel", "pixel_attribution": "GradCAM: predicted class",
+            "pixel_attribution_gt": "GradCAM: true class",
             "attribution": "Attribution over the image (brighter = drives the class more)"}
-PIXEL_HINT = ("👆 **Click any pixel of a stage picture above** (or type x, y and press *Query pixel*): you get each "
+PIXEL_HINT = ("**Click any pixel of a stage picture above** (or type x, y and press *Query pixel*): you get each "
               "head's class probabilities there, the LD mask at that point and what drives its prediction.")
 WHEN_FILLED = ["gald-when-filled"]  # CSS classes: the box is hidden while it shows nothing (app.ui.CSS)
 PLOT_WHEN_FILLED = ["gald-plot-when-filled"]
-ANALYZING = "⏳ **Analyzing…** the stage pictures appear here first, the rest follows."
+ANALYZING = "**Analyzing…** the stage pictures appear here first, the rest follows."
 
 
 def optional_slider(*args: Any, **kwargs: Any) -> gr.Slider:

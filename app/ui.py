@@ -52,7 +52,8 @@ CSS = """
 #gald-summary {min-height:64px;}
 #gald-stage-status {min-height:1.6em;}
 /* boxes with nothing to show yet (pixel query, attribution, figure files) take no room until filled */
-.gald-when-filled:not(:has(img, a)) {display:none !important;}
+/* (no commas inside :has(): Gradio splits custom CSS selectors on every comma) */
+.gald-when-filled:not(:has(img)):not(:has(a)) {display:none !important;}
 /* plotly draws a plot in a display:none box 0 px wide: an empty plot box is collapsed instead */
 .gald-plot-when-filled:not(:has(.js-plotly-plot)) {height:0 !important; min-height:0 !important; padding:0 !important;
   border:0 !important; overflow:hidden !important; visibility:hidden;}

@@ -61,6 +61,7 @@ def main() -> int:
     from app import views
     from app.image_io import load_image, load_label
     from app.inference import Predictor, cpu_count
+    from app.picture_store import PictureStore
 
     ckpt = Path(args.checkpoint)
     if not ckpt.is_absolute():
@@ -89,11 +90,11 @@ def main() -> int:
         print(f"  WARNING: load average {load:.1f} before starting: other processes share the CPU, so these "
               "timings are pessimistic (OpenMP threads wait on busy cores)")
 
-    from app.ui import make_handlers
+    from app.handlers import make_handlers
 
     label_arg = str(label_path) if label is not None else None
-    make_handlers(pred, views.PngStore(tmp / "warm")).analyze(args.image, label_arg, 0.6, 7)  # warm-up
-    net, full, handler = [], [], []
+    make_handlers(pred, PictureStore(tmp / "warm")).analyze(args.image, label_arg, 0.6, 7)  # warm-up
+    net, full, handler, first = [], [], [], []
     for i in range(args.runs):
         pred._cache.clear()
         t = time.perf_counter()
@@ -101,11 +102,16 @@ def main() -> int:
         full.append(time.perf_counter() - t)
         net.append(out["analysis"].seconds)
         pred._cache.clear()
-        handlers = make_handlers(pred, views.PngStore(tmp / f"png{i}"))  # empty store: every PNG is encoded
+        handlers = make_handlers(pred, PictureStore(tmp / f"png{i}"))  # empty store: every picture is encoded
         t = time.perf_counter()
         result = handlers.analyze(args.image, label_arg, 0.6, 7)
         handler.append(time.perf_counter() - t)
-    analysis, state = out["analysis"], result[0]
+        pred._cache.clear()
+        handlers = make_handlers(pred, PictureStore(tmp / f"first{i}"))
+        t = time.perf_counter()
+        handlers.analyze_stages(args.image, label_arg, 0.6, 7)
+        first.append(time.perf_counter() - t)
+    analysis, state = out["analysis"], result["state"]
     ch, ch_handler = [], []
     for i in range(max(args.runs * 5, 20)):
         t = time.perf_counter()
@@ -137,7 +143,8 @@ def main() -> int:
 
     print(summarise("network: 1 stage_outputs pass (LD on; LD off from it)", net))
     print(summarise("analysis + every figure (arrays, plotly)", full))
-    print(summarise("analyze handler (decode+analysis+figures+PNGs)", handler, TARGETS["analysis"]))
+    print(summarise("analyze handler (decode+analysis+figures+files)", handler, TARGETS["analysis"]))
+    print(summarise("browser's first step: stage row (decode+network+5 files)", first))
     print(summarise("channel view (array)", ch))
     print(summarise("channel handler (view + PNG file)", ch_handler, TARGETS["channel"]))
     print(summarise("GradCAM, GALD head (uncached)", cam, TARGETS["gradcam"]))

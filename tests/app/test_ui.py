@@ -135,9 +135,11 @@ def test_dashboard_shows_seeded_ablations_with_error_bars(predictor, tmp_path, m
     assert list(abl["seeds"]) == [3, 1, 3] and set(abl["protocol"]) == {"head"}
     assert abl.iloc[0, 3] == "42.0 ± 2.0" and abl.iloc[1, 3] == "41.0 (1 seed)"
     assert abl.iloc[2, 4].startswith("+2.7 [")  # paired by seed: +3, +3, +2
-    bars = abl_fig.data[0]
-    assert list(bars.error_x.array) == pytest.approx([2.0, 0.0, 1.528], abs=1e-3)
-    assert bars.y[1].endswith("(1 seed)")
+    points = abl_fig.data[1]  # the forest plot: FCN is the zero line, each other row a paired difference
+    assert list(points.y) == ["head: +NL+LD (1 seed)", "head: +CGNL+LD (GALD) (3 seeds)"]
+    assert list(points.x) == pytest.approx([1.0, 8 / 3])
+    table_low = float(abl.iloc[2, 4].split("[")[1].split(",")[0])  # "+2.7 [+1.2, +4.1] ..."
+    assert 8 / 3 - points.error_x.arrayminus[1] == pytest.approx(table_low, abs=0.06)  # the same interval
 
     e2e = tmp_path / "ablations" / "e2e"  # the end-to-end protocol beside it: its own rows and bar trace
     e2e.mkdir()
@@ -147,8 +149,8 @@ def test_dashboard_shows_seeded_ablations_with_error_bars(predictor, tmp_path, m
                 {"miou": m, "small_miou": 0.1, "large_miou": 0.7, "boundary_iou_5": 0.3}))
     note, *_, abl, abl_fig, _, has_abl = _dashboard(predictor)
     assert "end-to-end protocol" in note and list(abl["protocol"]) == ["head"] * 3 + ["end-to-end"] * 2
-    assert abl.iloc[4, 4] == "+1.5 (1/2 seeds > 0)" and [t.name for t in abl_fig.data] == [
-        "head protocol", "end-to-end protocol"]
+    assert abl.iloc[4, 4] == "+1.5 (1/2 seeds > 0)"
+    assert [t.name for t in abl_fig.data if t.showlegend is not False] == ["head protocol", "end-to-end protocol"]
 
 
 def _env(**extra):
