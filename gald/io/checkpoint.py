@@ -1,8 +1,14 @@
-"""Checkpoints: weights in safetensors, everything else in a JSON file beside them.
+"""Checkpoints: weights in safetensors, everything else in JSON.
 
-`name.safetensors` + `name.json`. Loading never unpickles: the JSON alone rebuilds the model
-(architecture config), the safetensors file only supplies tensors. Writes are atomic (temp file +
-rename), weights first and metadata last, so a reader never sees a half-written pair.
+Two layouts, both read by `load_checkpoint`:
+  * a folder, as a Hugging Face model repository holds it (`gald.hub` writes it): `name/model.safetensors`,
+    `name/config.json` (the same metadata JSON), `name/README.md` (model card) and the measurements beside
+    them as `name/<kind>.json` (eval, ga_reach, mask, inference_scale);
+  * two files, as training runs write them: `name.safetensors` + `name.json`, measurements as
+    `name.<kind>.json`.
+Loading never unpickles: the JSON alone rebuilds the model (architecture config), the safetensors file only
+supplies tensors. Writes are atomic (temp file + rename), weights first and metadata last, so a reader never
+sees a half-written pair.
 """
 
 from __future__ import annotations
@@ -31,12 +37,37 @@ class CheckpointError(ValueError):
     """A checkpoint is missing, corrupt, unsafe, or does not match its metadata."""
 
 
-def checkpoint_paths(path: str | os.PathLike) -> tuple[Path, Path]:
-    """Accept `x`, `x.safetensors` or `x.json`; return (weights path, metadata path)."""
+FOLDER_WEIGHTS, FOLDER_CONFIG = "model.safetensors", "config.json"  # the names a Hub model repository uses
+
+
+def is_folder_checkpoint(path: str | os.PathLike) -> bool:
+    """A folder checkpoint: a directory, or a path inside one that names its weights or config file."""
     p = Path(path)
-    if p.suffix in (".safetensors", ".json"):
-        p = p.with_suffix("")
+    return p.is_dir() or (p.name in (FOLDER_WEIGHTS, FOLDER_CONFIG) and p.parent.is_dir()
+                          and (p.parent / FOLDER_CONFIG).is_file())
+
+
+def checkpoint_stem(path: str | os.PathLike) -> Path:
+    """The checkpoint's name as a path: the folder, or `x` for `x`, `x.safetensors`, `x.json`."""
+    p = Path(path)
+    if is_folder_checkpoint(p):
+        return p if p.is_dir() else p.parent
+    return p.with_suffix("") if p.suffix in (".safetensors", ".json") else p
+
+
+def checkpoint_paths(path: str | os.PathLike) -> tuple[Path, Path]:
+    """Accept a folder, `x`, `x.safetensors` or `x.json`; return (weights path, metadata path)."""
+    p = checkpoint_stem(path)
+    if p.is_dir():
+        return p / FOLDER_WEIGHTS, p / FOLDER_CONFIG
     return p.with_name(p.name + ".safetensors"), p.with_name(p.name + ".json")
+
+
+def sidecar_path(path: str | os.PathLike, kind: str) -> Path:
+    """Where a measurement of the checkpoint lives (`kind`: eval, ga_reach, mask, inference_scale, ...):
+    `folder/<kind>.json`, or `x.<kind>.json` beside a two-file checkpoint."""
+    p = checkpoint_stem(path)
+    return p / f"{kind}.json" if p.is_dir() else p.with_name(f"{p.name}.{kind}.json")
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
