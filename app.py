@@ -1,8 +1,8 @@
 """GALD Studio launcher: `python app.py [--checkpoint PATH]` serves the app on 0.0.0.0:7860.
 
 GRADIO_SERVER_NAME / GRADIO_SERVER_PORT override host and port; GALD_CHECKPOINT (or --checkpoint)
-selects the checkpoint (`x`, `x.safetensors` or `x.json`). On Hugging Face Spaces this file is the
-entry point as is.
+selects the checkpoint (a checkpoint folder, or `x`, `x.safetensors` or `x.json`). On Hugging Face Spaces
+this file is the entry point as is.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The Dashboard tab's values: evaluation JSON, learning curve and ablations of the loaded checkpoint.
 
-Pure reads of JSON files beside the checkpoint (`x.eval.json`, `ablations/*.json`, `ablations/head/*.json`)
+Pure reads of the checkpoint's JSON files (its `eval` measurement, `ablations/*.json`, `ablations/head/*.json`)
 turned into plotly figures and tables; the UI only places them.
 """
 
@@ -59,8 +59,9 @@ def dashboard_values(pred: Predictor) -> dict[str, Any]:
         errors = plots.error_decomposition_bars(ev.get("error_decomposition"))
         sl = table(*plots.small_large_table(ev, names))
     seeded = {}  # Table 1 with several seeds per row: gald.ablation.head_protocol and gald.ablation.end_to_end
-    for protocol, folder in PROTOCOL_FOLDERS.items():
-        rows = ablation_stats.summarize(ablation_stats.load(path.parent / "ablations" / folder)) if path else []
+    for protocol, folder_name in PROTOCOL_FOLDERS.items():
+        folder = pred.ablations_dir()
+        rows = ablation_stats.summarize(ablation_stats.load(folder / folder_name)) if folder else []
         if rows:
             seeded[protocol] = rows
     if seeded:
@@ -74,7 +75,7 @@ def dashboard_values(pred: Predictor) -> dict[str, Any]:
         note += " Ablations: one seed per row, so differences between rows may be run-to-run noise."
     else:
         abl_table, abl_plot = table(["ablation"], []), None
-        where = display_path(path.parent / "ablations") if path else "checkpoints/ablations"
+        where = display_path(pred.ablations_dir()) if pred.ablations_dir() else "checkpoints/ablations"
         note += f" No ablation JSONs in `{where}`."
     final_val = {h: r["miou"] for h, r in ev["heads"].items() if "miou" in r} if ev and "heads" in ev else None
     learning = (plots.learning_curve(phased_learning_curve(pred.meta, final_val))

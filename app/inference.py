@@ -32,6 +32,7 @@ import gald
 from gald.evaluation.inference import Inference
 from gald.heads import HEAD_KEYS, LD_OFF_KEY, LD_OFF_STAGE, TITLES
 from gald.heads import HEADS as HEAD_REGISTRY
+from gald.io.checkpoint import checkpoint_stem, sidecar_path
 
 from . import DEFAULT_CHECKPOINT
 
@@ -161,14 +162,18 @@ class Predictor:
             text += f" · val mIoU {100 * miou:.1f}"
         return text
 
+    def measurement_path(self, kind: str) -> Path | None:
+        """Where the checkpoint's measurement `kind` (eval, ga_reach, ...) lives (`gald.io.sidecar_path`)."""
+        return sidecar_path(self.checkpoint_path, kind) if self.checkpoint_path else None
+
+    def ablations_dir(self) -> Path | None:
+        """`ablations/` beside the checkpoint (Table 1 runs of this model's family)."""
+        return checkpoint_stem(self.checkpoint_path).parent / "ablations" if self.checkpoint_path else None
+
     def eval_paths(self) -> tuple[Path | None, list[Path]]:
-        """Evaluation JSON beside the checkpoint (`x.eval.json`) and `ablations/*.json` in its folder."""
-        if not self.checkpoint_path:
-            return None, []
-        stem = Path(self.checkpoint_path)
-        if stem.suffix in (".safetensors", ".json"):
-            stem = stem.with_suffix("")
-        return stem.with_name(stem.name + ".eval.json"), sorted((stem.parent / "ablations").glob("*.json"))
+        """The checkpoint's evaluation JSON and the one-seed ablation JSONs (`ablations/*.json`)."""
+        folder = self.ablations_dir()
+        return self.measurement_path("eval"), sorted(folder.glob("*.json")) if folder else []
 
     # ----------------------------------------------------------------- analysis
     @property

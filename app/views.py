@@ -232,16 +232,15 @@ def titles() -> dict[str, str]:
 
 
 def ga_reach_note(pred: Predictor) -> str:
-    """What the checkpoint's GA module really aggregates (gald/reports/ga_reach.py, `CKPT.ga_reach.json`),
+    """What the checkpoint's GA module really aggregates (its `ga_reach` measurement, gald/reports/ga_reach.py),
     shown where users compare the GA and GALD stages."""
     cfg = pred.model.config
     if not cfg.uses_ga:
         return "This model has no GA module."
     lines = []
-    path = pred.eval_paths()[0]
+    reach_path = pred.measurement_path("ga_reach")
     reach = None
-    if path is not None:
-        reach_path = path.with_name(path.name.removesuffix(".eval.json") + ".ga_reach.json")
+    if reach_path is not None:
         try:
             reach = json.loads(reach_path.read_text()) if reach_path.is_file() else None
         except (OSError, ValueError):

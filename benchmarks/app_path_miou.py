@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 import torch
 
@@ -20,6 +19,7 @@ from app import DEFAULT_CHECKPOINT, image_io
 from app.inference import Predictor
 from gald import ConfusionMatrix
 from gald.data import build_dataset
+from gald.io.checkpoint import sidecar_path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
                 torch.from_numpy(analysis.preds[head].astype("int64")), target)
     scale = predictor.scale if args.scale is None else args.scale
     print(f"{args.checkpoint} on {args.data} [{args.split}], {len(files)} images, input scale {scale:g}")
-    evaluated = Path(str(args.checkpoint) + ".eval.json")
+    evaluated = sidecar_path(args.checkpoint, "eval")
     reference = json.loads(evaluated.read_text())["heads"] if evaluated.is_file() and not args.limit else {}
     for head, cm in matrices.items():
         line = f"  {head:5s} app path {100 * cm.compute()['miou']:.2f}"

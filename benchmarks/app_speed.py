@@ -62,12 +62,13 @@ def main() -> int:
     from app.image_io import load_image, load_label
     from app.inference import Predictor, cpu_count
     from app.picture_store import PictureStore
+    from gald.io.checkpoint import checkpoint_paths
 
     ckpt = Path(args.checkpoint)
     if not ckpt.is_absolute():
         ckpt = ROOT / ckpt
     tmp = Path(tempfile.mkdtemp(prefix="gald_bench_"))
-    if ckpt.with_name(ckpt.name + ".json").is_file() or ckpt.with_suffix(".json").is_file():
+    if checkpoint_paths(ckpt)[1].is_file():
         which = f"checkpoint {ckpt}"
     else:
         ckpt = random_checkpoint(tmp)

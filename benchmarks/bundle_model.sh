@@ -8,6 +8,8 @@
 # Exports RUN_DIR/best (selected on val by the trainer; else RUN_DIR/last, else RUN_DIR itself as a checkpoint) with fp16 storage and the run's learning curve,
 # optionally rebuilt at another output stride (same weights), then evaluates it on CamVid val at the labels'
 # full resolution and measures the LD mask statistics and what the GA aggregates. Prints the model card.
+# The checkpoint is a folder, as a Hugging Face model repository holds it (gald/hub.py): model.safetensors,
+# config.json, README.md (model card with Hub metadata) and the measurements (eval.json, mask.json, ga_reach.json).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 RUN=${1:?run directory}
@@ -15,6 +17,7 @@ NAME=${2:?checkpoint name}
 OS=${3:-}
 DATA=${DATA:-camvid:../shared/data/camvid}
 CK=checkpoints/$NAME
+mkdir -p "$CK"  # an existing folder: gald's writers put model.safetensors + config.json inside it
 os_args=()
 [ -n "$OS" ] && os_args=(--output-stride "$OS")
 # the source: RUN/best (selected on val), else RUN/last (a run without validation), else RUN as a checkpoint
@@ -39,7 +42,8 @@ fi
 if [ -n "${CALIBRATE:-}" ]; then
   .venv/bin/python -m gald.calibrate --checkpoint "$EXPORTED" --data "$DATA" --split train --out "$CK" --no-progress
 fi
-.venv/bin/python -m gald.evaluate --checkpoint "$CK" --data "$DATA" --split val --json "$CK.eval.json" --no-progress
-.venv/bin/python -m gald.reports.mask_vs_segment --checkpoint "$CK" --data "$DATA" --json "$CK.mask.json"
-.venv/bin/python -m gald.reports.ga_reach --checkpoint "$CK" --data "$DATA" --json "$CK.ga_reach.json"
+.venv/bin/python -m gald.evaluate --checkpoint "$CK" --data "$DATA" --split val --json "$CK/eval.json" --no-progress
+.venv/bin/python -m gald.reports.mask_vs_segment --checkpoint "$CK" --data "$DATA" --json "$CK/mask.json"
+.venv/bin/python -m gald.reports.ga_reach --checkpoint "$CK" --data "$DATA" --json "$CK/ga_reach.json"
+.venv/bin/python -m gald.hub card "$CK"
 .venv/bin/python -m gald.reports.model_card --checkpoint "$CK"

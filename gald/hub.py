@@ -26,7 +26,8 @@ from typing import Any
 import yaml
 from huggingface_hub import ModelHubMixin
 
-from .checkpoint import (
+from .heads import CARD_TITLES, HEAD_KEYS
+from .io.checkpoint import (
     FOLDER_CONFIG,
     FOLDER_WEIGHTS,
     CheckpointError,
@@ -45,7 +46,6 @@ LIBRARY_NAME = "gald"
 LICENSE = "mit"
 TAGS = ["semantic-segmentation", "image-segmentation", "galdnet", "global-aggregation", "local-distribution"]
 SIDECARS = ("eval", "ga_reach", "mask", "inference_scale")  # measurements that travel with the weights
-HEAD_NAMES = {"gald": "GALD head (main)", "ga": "GA probe", "fcn": "FCN probe"}
 DATASETS = {"camvid": ("CamVid", "camvid")}  # dataset name in the metadata -> (display name, Hub tag)
 
 
@@ -61,8 +61,9 @@ def card_metadata(meta: dict[str, Any], evaluation: dict[str, Any] | None, name:
                              "tags": [*TAGS, (meta.get("config") or {}).get("backbone", "galdnet")],
                              "datasets": [tag]}
     heads = (evaluation or {}).get("heads") or {}
-    metrics = [{"type": "mean_iou", "name": f"val mIoU, {HEAD_NAMES.get(h, h)}", "value": round(100 * r["miou"], 2)}
-               for h, r in heads.items() if isinstance(r, dict) and isinstance(r.get("miou"), (int, float))]
+    metrics = [{"type": "mean_iou", "name": f"val mIoU, {CARD_TITLES[h]}", "value": round(100 * heads[h]["miou"], 2)}
+               for h in reversed(HEAD_KEYS)  # the main head first
+               if isinstance(heads.get(h), dict) and isinstance(heads[h].get("miou"), (int, float))]
     if metrics:
         split = (evaluation or {}).get("split", "val")
         front["model-index"] = [{"name": name, "results": [{

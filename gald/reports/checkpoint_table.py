@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..heads import HEADS
-from ..io.checkpoint import checkpoint_paths, read_metadata
+from ..io.checkpoint import checkpoint_paths, read_metadata, sidecar_path
 from . import doc_blocks
 
 CARD_DIR = "docs/model_cards"  # relative to the repository root, as README links are
@@ -31,7 +31,7 @@ def _initialisation(meta: dict[str, Any]) -> str:
 def row(ck: Path) -> dict[str, Any]:
     weights, _ = checkpoint_paths(ck)
     meta = read_metadata(ck)
-    ev = json.loads(weights.with_suffix(".eval.json").read_text())
+    ev = json.loads(sidecar_path(ck, "eval").read_text())
     config = meta["config"]
     return {"name": ck.name, "backbone": config["backbone"], "init": _initialisation(meta),
             "output_stride": config["output_stride"], "scale": meta.get("inference", {}).get("scale", 1.0),

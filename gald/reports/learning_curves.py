@@ -15,6 +15,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..io.checkpoint import checkpoint_paths
+
 DEFAULT = ["checkpoints/galdnet_r18_camvid", "checkpoints/galdnet_lite0_camvid"]
 # The bundled ResNet-18's model card: 1400 steps in about 95 minutes on this 2-core CPU.
 DEFAULT_STEP_TIMES = {"checkpoints/galdnet_r18_camvid": 95 * 60 / 1400}
@@ -51,7 +53,7 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for ck in args.checkpoints:
         path = Path(ck)
-        meta = json.loads(path.with_name(path.name + ".json").read_text())
+        meta = json.loads(checkpoint_paths(path)[1].read_text())
         minutes, miou, estimated = curve_points(meta, step_times.get(ck))
         if not minutes:
             print(f"| {ck} | | no learning curve with times | | |")

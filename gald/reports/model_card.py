@@ -4,10 +4,11 @@
 
 `--write` puts the tables into the card's generated block, `docs/model_cards/<checkpoint name>.md`.
 
-Reads `CKPT.eval.json` (written by `python -m gald.evaluate ... --json CKPT.eval.json`), `CKPT.json`
-(its recipe and `learning_curve`, written by `python -m gald.export --log`) and, when present,
-`CKPT.mask.json` (`python -m gald.reports.mask_vs_segment --json`) and `CKPT.ga_reach.json`
-(`python -m gald.reports.ga_reach --json`). Prints the recipe, per-class val IoU for the GALD head and the
+Reads the checkpoint folder's `eval.json` (`python -m gald.evaluate ... --json CKPT/eval.json`), its
+`config.json` (its recipe and `learning_curve`, written by `python -m gald.export --log`) and, when present,
+`mask.json` (`python -m gald.reports.mask_vs_segment --json`) and `ga_reach.json` (`python -m
+gald.reports.ga_reach --json`); beside a two-file checkpoint `CKPT.json`, `CKPT.eval.json`, ... instead.
+Prints the recipe, per-class val IoU for the GALD head and the
 GA / FCN probes, mIoU / small / large / pixel accuracy, boundary-band IoU, the val mIoU at every
 validation of the training run, the LD mask statistics and what the GA aggregates. Nothing here is
 typed by hand: rerun it after retraining; tests/training/test_readme_tables.py checks the cards against it.
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..heads import CARD_TITLES, HEAD_KEYS
+from ..io.checkpoint import checkpoint_paths, checkpoint_stem, sidecar_path
 from . import doc_blocks
 from .training_phases import phased_learning_curve, training_phases
 
@@ -237,15 +239,15 @@ def _optional_json(path: Path) -> dict[str, Any] | None:
 
 def card(ck: Path) -> str:
     """The whole generated part of the model card, as markdown."""
-    ev = json.loads(ck.with_name(ck.name + ".eval.json").read_text())
-    meta = json.loads(ck.with_name(ck.name + ".json").read_text())
+    ev = json.loads(sidecar_path(ck, "eval").read_text())
+    meta = json.loads(checkpoint_paths(ck)[1].read_text())
     parts = [recipe_lines(meta), history_lines(meta),
-             scale_lines(_optional_json(ck.with_name(ck.name + ".inference_scale.json"))), calibration_lines(meta),
+             scale_lines(_optional_json(sidecar_path(ck, "inference_scale"))), calibration_lines(meta),
              f"Evaluation: {ev.get('num_images')} {ev.get('split')} images at the labels' full resolution, single "
              "scale, no flip.", per_class_table(ev), boundary_table(ev),
              curve_table(meta) or phase_curve_table(meta, ev),
-             mask_lines(_optional_json(ck.with_name(ck.name + ".mask.json"))),
-             reach_table(_optional_json(ck.with_name(ck.name + ".ga_reach.json")))]
+             mask_lines(_optional_json(sidecar_path(ck, "mask"))),
+             reach_table(_optional_json(sidecar_path(ck, "ga_reach")))]
     return "\n\n".join(p for p in parts if p)
 
 
@@ -254,7 +256,7 @@ def main() -> None:
     ap.add_argument("--checkpoint", default="checkpoints/galdnet_lite2_camvid", type=Path)
     doc_blocks.add_arguments(ap, "docs/model_cards/<checkpoint name>.md")
     args = ap.parse_args()
-    ck = args.checkpoint.with_suffix("") if args.checkpoint.suffix in (".json", ".safetensors") else args.checkpoint
+    ck = checkpoint_stem(args.checkpoint)
     doc_blocks.emit(card(ck), args, doc_blocks.ROOT / "docs" / "model_cards" / f"{ck.name}.md",
                     __spec__.name, "--checkpoint", ck)
 

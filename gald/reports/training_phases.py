@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..io.checkpoint import checkpoint_paths, read_metadata
+from ..io.checkpoint import read_metadata, sidecar_path
 
 VAL_KEYS = ("gald_miou", "ga_miou", "fcn_miou", "boundary_iou_5")
 
@@ -49,10 +49,10 @@ def learning_curve(log_path: str | Path) -> dict[str, list[dict[str, float]]]:
 
 def parent_record(parent: str | Path) -> dict[str, Any]:
     """What a model card needs of the run a checkpoint was started from (`init_checkpoint`): its recipe, its
-    learning curve, its own parent, and its val mIoU when an `<parent>.eval.json` lies beside it."""
+    learning curve, its own parent, and its val mIoU when its evaluation JSON exists (`sidecar_path`)."""
     meta = read_metadata(parent)
     record = {"source": str(parent), **{k: meta[k] for k in ("training", "learning_curve", "parent") if k in meta}}
-    eval_path = checkpoint_paths(parent)[1].with_suffix(".eval.json")
+    eval_path = sidecar_path(parent, "eval")
     if eval_path.is_file():
         heads = json.loads(eval_path.read_text()).get("heads", {})
         record["val_miou"] = {h: r["miou"] for h, r in heads.items() if "miou" in r}

@@ -19,6 +19,8 @@ from PIL import Image
 
 import gald
 from app.inference import DEFAULT_CHECKPOINT, Predictor
+from gald import hub
+from gald.io.checkpoint import sidecar_path
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKPOINTS = ROOT / "checkpoints"
@@ -47,12 +49,18 @@ def test_bundled_checkpoint_files_and_metadata(name):
     backbone, ga_kwargs, init, least = BUNDLED[name]
     ck = CHECKPOINTS / name
     meta = gald.read_metadata(ck)
+    cfg = meta["config"]
     assert meta["class_names"] == CAMVID_CLASSES and meta["storage_dtype"] == "float16"
     cfg = meta["config"]
     assert (cfg["backbone"], cfg["ga"], cfg["ga_kwargs"], cfg["arrangement"]) == (backbone, "cgnl", ga_kwargs, "gald")
     root_init = _root_training(meta)["pretrained_backbone"]
     assert cfg["aux"] and cfg["probes"] and (root_init == init or Path(str(root_init)).name == init)
-    ev = json.loads(ck.with_name(name + ".eval.json").read_text())
+    # a Hub model repository: weights, config, measurements and the generated model card, in one folder
+    assert {"model.safetensors", "config.json", "eval.json", "README.md"} <= {p.name for p in ck.iterdir()}
+    assert (ck / "README.md").read_text() == hub.model_card(ck), "rerun python -m gald.hub card " + str(ck)
+    net = hub.PretrainedGALDNet.from_pretrained(str(ck))  # the Hub's loader, offline from the folder
+    assert net.config.to_dict() == cfg and net.meta == meta
+    ev = json.loads(sidecar_path(ck, "eval").read_text())
     assert ev["num_images"] == 101 and ev["split"] == "val"
     assert ev["heads"]["gald"]["miou"] >= least
     # the evaluation ran the checkpoint as the app runs it: at the input scale its metadata names

@@ -12,7 +12,7 @@ import yaml
 
 import gald
 from gald import hub
-from gald.checkpoint import checkpoint_paths, sidecar_path
+from gald.io.checkpoint import checkpoint_paths, sidecar_path
 
 
 @pytest.fixture()
@@ -60,7 +60,7 @@ def test_model_card_front_matter_has_the_hub_metadata(two_files):
     result = front["model-index"][0]["results"][0]
     assert result["dataset"] == {"type": "camvid", "name": "CamVid", "split": "val"}
     assert [(m["name"], m["value"]) for m in result["metrics"]] == [
-        ("val mIoU, GALD head (main)", 70.71), ("val mIoU, GA probe", 69.0), ("val mIoU, FCN probe", 60.0)]
+        ("val mIoU, GALD (main head)", 70.71), ("val mIoU, GA probe", 69.0), ("val mIoU, FCN probe", 60.0)]
 
 
 def test_from_pretrained_offline_and_save_pretrained_round_trip(two_files, tmp_path, monkeypatch):

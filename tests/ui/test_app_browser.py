@@ -6,6 +6,7 @@ Screenshots land in the artifacts folder (tests/artifacts/app_*.png).
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 
@@ -28,12 +29,19 @@ TIMEOUT = 90_000
 def app_url(tmp_path_factory):
     from app.inference import Predictor
     from app.ui import EXAMPLES_DIR, build_demo, launch_options
+    from gald.hub import save_folder
 
     folder = tmp_path_factory.mktemp("browser")
     torch.manual_seed(0)
     model = gald.build_model(num_classes=11, backbone="resnet18", arrangement="gald").eval()
-    gald.save_checkpoint(folder / "tiny", model, {"class_names": CLASSES, "palette": PALETTE,
-                                                  "inference": {"scale": 1.0}})
+    # a checkpoint folder (the Hub layout), with Table 1 runs beside it: the Dashboard draws their forest plot
+    save_folder(folder / "tiny", model, {"class_names": CLASSES, "palette": PALETTE, "inference": {"scale": 1.0}})
+    head = folder / "ablations" / "head"
+    head.mkdir(parents=True)
+    for row, values in {"fcn": [0.40, 0.42, 0.44], "gald": [0.43, 0.45, 0.46], "nl_ld": [0.41, 0.40, 0.45]}.items():
+        for seed, miou in enumerate(values):
+            (head / f"{row}_seed{seed}.json").write_text(json.dumps(
+                {"miou": miou, "small_miou": 0.1, "large_miou": 0.7, "boundary_iou_5": 0.3}))
     demo = build_demo(Predictor.from_checkpoint(folder / "tiny"))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -66,6 +74,9 @@ def test_app_in_browser(chromium_browser, app_url, artifacts_dir):
     try:
         page.goto(url, wait_until="domcontentloaded", timeout=TIMEOUT)
         page.locator("#gald-analyze").wait_for(timeout=TIMEOUT)
+        # boxes with nothing to show yet take no room; the pixel query starts with a hint of what to click
+        assert page.locator("#gald-fig5-file").is_hidden() and page.locator("#gald-pixel-attr").is_hidden()
+        page.get_by_text("Click any pixel of a stage picture above").wait_for(timeout=TIMEOUT)
 
         # 1. a bad upload shows a specific, visible error and the app keeps working
         page.locator("#gald-image-upload input[type=file]").set_input_files(str(folder / "broken.png"))
@@ -87,6 +98,7 @@ def test_app_in_browser(chromium_browser, app_url, artifacts_dir):
         for elem in ("gald-stage-input", "gald-stage-fcn", "gald-stage-ga", "gald-stage-gald", "gald-stage-gt"):
             _wait_image(page, elem)
         page.get_by_text(re.compile(r"Analysed \d+×\d+")).first.wait_for(timeout=TIMEOUT)
+        page.get_by_text("Analyzing…").wait_for(state="hidden", timeout=TIMEOUT)  # the status clears
         page.screenshot(path=str(artifacts_dir / "app_stages.png"), full_page=True)
 
         # 2b. click a pixel of the GALD image: the pixel panel fills (probabilities, mask, attribution)
@@ -138,6 +150,9 @@ def test_app_in_browser(chromium_browser, app_url, artifacts_dir):
         page.get_by_role("tab", name="Dashboard").click()
         page.locator("#gald-confusion .js-plotly-plot").first.wait_for(timeout=TIMEOUT)
         page.get_by_text("No evaluation JSON found").first.wait_for(timeout=TIMEOUT)
+        page.locator("#gald-ablation-plot .js-plotly-plot").first.wait_for(timeout=TIMEOUT)  # the forest plot
+        page.locator("#gald-ablation-plot").get_by_text("head: +CGNL+LD (GALD) (3 seeds)").first.wait_for(
+            timeout=TIMEOUT)
         page.screenshot(path=str(artifacts_dir / "app_dashboard.png"), full_page=True)
 
         # 5. attribution
