@@ -80,10 +80,11 @@ OUTPUT_GROUPS = {  # the browser's analysis, step by step: each step fills one g
 }
 LAZY_TABS = {"masks": "masks", "dashboard": "scores"}  # tab id -> its group, computed once the tab is open
 OVERLAY_OUTPUTS = ("fcn", "ga", "gald", "gt", "ld_on", "ld_off")
-# photographic pictures (the photo, overlays blended into it, heatmaps over it) travel as JPEG; colour codes
-# the user reads exactly (disagreement, LD change map, mask tiles) as PNG
-PHOTOS = frozenset({"input", "fcn", "ga", "gald", "gt", "ld_on", "ld_off", "mask_mean", "channel_image",
-                    "attribution", "pixel_attention", "pixel_attribution", "pixel_attribution_gt"})
+# photographic pictures (overlays blended into the photo, heatmaps over it) travel as JPEG; colour codes the
+# user reads exactly (disagreement, LD change map, mask tiles) and the input as the app decoded it (a check
+# that an upload was read right, pixel for pixel) as PNG
+PHOTOS = frozenset({"fcn", "ga", "gald", "gt", "ld_on", "ld_off", "mask_mean", "channel_image", "attribution",
+                    "pixel_attention", "pixel_attribution", "pixel_attribution_gt"})
 
 
 def make_handlers(pred: Predictor, store: PictureStore | None = None) -> SimpleNamespace:

@@ -40,6 +40,8 @@ def test_analyze_and_every_endpoint(client, example_files, predictor):
         # photographic pictures travel as JPEG, colour codes read exactly (disagreement, LD change) as PNG
         assert str(out[key]).endswith(".jpg" if key in PHOTOS else ".png"), key
         assert Image.open(out[key]).size == (128, 96)
+    # the input comes back as the app decoded it, pixel for pixel (lossless)
+    assert (np.asarray(Image.open(out["input"]).convert("RGB")) == np.asarray(Image.open(image).convert("RGB"))).all()
     # the disagreement map's colours are exact: every pixel is the dimmed image's grey or one of the codes
     from app.figures import BOTH_WRONG, DIFFER, GA_RIGHT, GALD_RIGHT
 
