@@ -2,6 +2,7 @@
 
     .venv/bin/python -m benchmarks.browser_speed [--frames 12] [--scales default,1.0] [--root REPO]
                                                  [--checkpoint PATH] [--client-runs 12] [--json OUT]
+                                                 [--against OTHER_REPO]
 
 Serves `app.py` of --root (default: this repository; pass another checkout to measure its code) in a
 subprocess, opens it in Debian's Chromium (/usr/bin/chromium, Playwright), and for each of `--frames`
@@ -12,6 +13,9 @@ uploads, clicks Analyze and times, from the click, in the page's own clock:
       (the time of the last change, after the page has been still for a second).
 Then `--client-runs` frames through gradio_client's `/analyze` with file downloads on (what an API user
 waits for: the answer and every file it names). Prints p50 / p90 per figure and the load average.
+With `--against OTHER_REPO` both apps are served at once and every frame is measured on both, back to back
+(the order alternating), so a comparison of two versions shares the machine's load; it prints each app's
+figures and the per-frame ratio (this / other).
 Targets (2-core CPU, default scale): stages <= 0.6 s p50, everything <= 1.2 s p50, API <= 0.8 s p50.
 """
 
@@ -122,29 +126,33 @@ def set_scale(page, scale: float) -> None:
     number.press("Enter")
 
 
-def browser_runs(url: str, scale: float | None, todo: list[tuple[Path, Path]], warm: tuple[Path, Path]
-                 ) -> list[dict]:
+def browser_runs(urls: list[str], scale: float | None, todo: list[tuple[Path, Path]], warm: tuple[Path, Path]
+                 ) -> list[list[dict]]:
+    """Per app (url): one measurement per frame; with several apps each frame runs on all, back to back."""
     from playwright.sync_api import sync_playwright
 
-    out = []
+    out: list[list[dict]] = [[] for _ in urls]
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
                                     args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        page = browser.new_page(viewport={"width": 1440, "height": 1000})
-        page.goto(url, wait_until="load", timeout=120_000)
-        page.locator("#gald-analyze").wait_for(timeout=120_000)
-        if scale is not None:
-            set_scale(page, scale)
+        pages = [browser.new_page(viewport={"width": 1440, "height": 1000}) for _ in urls]
+        for page, url in zip(pages, urls, strict=True):
+            page.goto(url, wait_until="load", timeout=120_000)
+            page.locator("#gald-analyze").wait_for(timeout=120_000)
+            if scale is not None:
+                set_scale(page, scale)
         for i, (image, label) in enumerate([warm, *todo]):
-            upload(page, image, label)
-            page.wait_for_timeout(300)  # let the upload's own events settle
-            r = page.evaluate(MEASURE_JS, [STAGE_IDS, STILL_MS, 60_000])
-            if i == 0:
-                continue  # warm-up: first paint of the page's components, font loading
-            r["frame"] = image.name
-            out.append(r)
-            print(f"    {image.name}: stages {r['stages']:.0f} ms, everything {r['everything']:.0f} ms "
-                  f"({r['images']} images)", flush=True)
+            order = list(range(len(urls)))[:: 1 if i % 2 else -1]  # alternate who goes first
+            for k in order:
+                upload(pages[k], image, label)
+                pages[k].wait_for_timeout(300)  # let the upload's own events settle
+                r = pages[k].evaluate(MEASURE_JS, [STAGE_IDS, STILL_MS, 120_000])
+                if i == 0:
+                    continue  # warm-up: first paint of the page's components, font loading
+                r["frame"] = image.name
+                out[k].append(r)
+                print(f"    {'ab'[k] if len(urls) > 1 else ''} {image.name}: stages {r['stages']:.0f} ms, "
+                      f"everything {r['everything']:.0f} ms ({r['images']} images)", flush=True)
         browser.close()
     return out
 
@@ -163,10 +171,10 @@ def client_runs(url: str, todo: list[tuple[Path, Path]], warm: tuple[Path, Path]
     return seconds
 
 
-def summary(name: str, seconds: list[float], target: float | None) -> dict:
+def summary(name: str, seconds: list[float], target: float | None, unit: str = "s") -> dict:
     p50, p90 = float(np.percentile(seconds, 50)), float(np.percentile(seconds, 90))
     verdict = "" if target is None else ("  OK" if p50 <= target else f"  OVER target {target:g} s")
-    print(f"  {name:<52s} p50 {p50:6.3f} s   p90 {p90:6.3f} s   min {min(seconds):6.3f}   max "
+    print(f"  {name:<55s} p50 {p50:6.3f} {unit}   p90 {p90:6.3f} {unit}   min {min(seconds):6.3f}   max "
           f"{max(seconds):6.3f}   (n={len(seconds)}){verdict}", flush=True)
     return {"p50": p50, "p90": p90, "min": min(seconds), "max": max(seconds), "n": len(seconds)}
 
@@ -179,6 +187,7 @@ def main() -> int:
     ap.add_argument("--scales", default="default,1.0", help="comma list; 'default' = the checkpoint's scale")
     ap.add_argument("--client-runs", type=int, default=12, help="gradio_client /analyze calls (0: skip)")
     ap.add_argument("--json", default=None, help="write the figures here")
+    ap.add_argument("--against", default=None, help="another checkout served beside --root, measured frame by frame")
     args = ap.parse_args()
 
     scales = [None if s == "default" else float(s) for s in args.scales.split(",")]
@@ -186,35 +195,51 @@ def main() -> int:
     pool = frames(args.frames * sets + sets, 0)
     root = Path(args.root).resolve()
     port = free_port()
-    log = Path(tempfile.mkdtemp(prefix="gald_browser_")) / "app.log"
+    log = Path(tempfile.mkdtemp(prefix="gald_browser_")) / "app0.log"
     load0 = os.getloadavg()
-    print(f"GALD Studio in Chromium | app {root} | {os.cpu_count()} cores | load {load0[0]:.2f} {load0[1]:.2f} "
+    print(f"GALD Studio in Chromium | app a: {root}" + (f", b: {args.against}" if args.against else "")
+          + f" | {os.cpu_count()} cores | load {load0[0]:.2f} {load0[1]:.2f} "
           f"at start", flush=True)
-    server = start_server(root, args.checkpoint, port, log)
-    url = f"http://127.0.0.1:{port}/"
-    results: dict = {"root": str(root), "load_start": load0[:2], "cores": os.cpu_count()}
+    roots = [root] + ([Path(args.against).resolve()] if args.against else [])
+    servers, urls = [], []
+    for k, r in enumerate(roots):
+        port = port if k == 0 else free_port()
+        servers.append(start_server(r, args.checkpoint, port, log.with_name(f"app{k}.log")))
+        urls.append(f"http://127.0.0.1:{port}/")
+    results: dict = {"roots": [str(r) for r in roots], "load_start": load0[:2], "cores": os.cpu_count()}
     try:
-        print("  " + log.read_text().strip().splitlines()[0], flush=True)
+        print("  " + log.with_name("app0.log").read_text().strip().splitlines()[0], flush=True)
         chunk = args.frames + 1
         for k, scale in enumerate(scales):
             part = pool[k * chunk: (k + 1) * chunk]
             name = "default" if scale is None else f"{scale:g}"
             print(f"  scale {name}:", flush=True)
-            runs = browser_runs(url, scale, part[1:], part[0])
-            results[f"scale_{name}"] = {
-                "runs": runs,
-                "stages": summary(f"browser, scale {name}: (a) stage pictures on screen",
-                                  [r["stages"] / 1000 for r in runs], TARGETS["stages"] if scale is None else None),
-                "everything": summary(f"browser, scale {name}: (b) every picture on screen",
-                                      [r["everything"] / 1000 for r in runs if r["everything"] is not None],
-                                      TARGETS["everything"] if scale is None else None)}
+            per_app = browser_runs(urls, scale, part[1:], part[0])
+            for which, runs in zip("ab", per_app, strict=False):
+                tag = f"{'' if len(roots) == 1 else which + ': '}browser, scale {name}"
+                results[f"{which}_scale_{name}"] = {
+                    "runs": runs,
+                    "stages": summary(f"{tag}: (a) stage pictures on screen", [r["stages"] / 1000 for r in runs],
+                                      TARGETS["stages"] if scale is None else None),
+                    "everything": summary(f"{tag}: (b) every picture on screen",
+                                          [r["everything"] / 1000 for r in runs if r["everything"] is not None],
+                                          TARGETS["everything"] if scale is None else None)}
+            if len(roots) > 1:
+                for what in ("stages", "everything"):
+                    ratios = [x[what] / y[what] for x, y in zip(*per_app, strict=True) if x[what] and y[what]]
+                    results[f"ratio_scale_{name}_{what}"] = summary(f"a / b per frame, scale {name}: {what}",
+                                                                    ratios, None, unit="x")
         if args.client_runs:
             part = pool[len(scales) * chunk:][: args.client_runs + 1]
-            seconds = client_runs(url, part[1:], part[0])
-            results["api"] = summary("gradio_client /analyze, downloads on, default scale", seconds, TARGETS["api"])
+            for which, url in zip("ab", urls, strict=False):
+                seconds = client_runs(url, part[1:], part[0])
+                tag = "" if len(roots) == 1 else which + ": "
+                results[f"{which}_api"] = summary(f"{tag}gradio_client /analyze, downloads on, default scale",
+                                                  seconds, TARGETS["api"])
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=30)
     results["load_end"] = os.getloadavg()[:2]
     print(f"  load {results['load_end'][0]:.2f} {results['load_end'][1]:.2f} at the end (2 cores shared: above "
           "~0.5 the figures are pessimistic)")
