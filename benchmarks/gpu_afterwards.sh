@@ -54,14 +54,15 @@ LOG=/dev/null PARENT=checkpoints/$NAME SCALE=$SCALE CALIBRATE=1 DATA=$DATA \
 VERDICT=$($PY -c "
 import json, sys
 m = json.load(open(sys.argv[1]))['heads']['gald']['miou']
-print(f'{m:.4f}', 'bundle' if m >= float(sys.argv[2]) else 'keep')" "checkpoints/${NAME}_candidate.eval.json" "$RULE_MIOU")
+print(f'{m:.4f}', 'bundle' if m >= float(sys.argv[2]) else 'keep')" "checkpoints/${NAME}_candidate/eval.json" "$RULE_MIOU")
 echo "candidate GALD val mIoU, verdict: $VERDICT (rule: >= $RULE_MIOU)"
-if [ "${VERDICT##* }" = bundle ]; then
-  for f in checkpoints/"${NAME}"_candidate.*; do mv "$f" "${f/_candidate/}"; done
-  cp "$WORK/$CAND.inference_scale.json" "checkpoints/$NAME.inference_scale.json"
+if [ "${VERDICT##* }" = bundle ]; then  # checkpoints are folders (gald/hub.py): the candidate's replaces the bundled one
+  rm -rf "checkpoints/$NAME" && mv "checkpoints/${NAME}_candidate" "checkpoints/$NAME"
+  cp "$WORK/$CAND.inference_scale.json" "checkpoints/$NAME/inference_scale.json"
+  $PY -m gald.hub card "checkpoints/$NAME"                                 # its README.md under its own name
   $PY -m gald.reports.model_card --checkpoint "checkpoints/$NAME" --write   # docs/model_cards/$NAME.md
   echo "bundled: checkpoints/$NAME replaced (commit it with the candidate's numbers)"
 else
-  mkdir -p "$WORK/candidate" && mv checkpoints/"${NAME}"_candidate.* "$WORK/candidate/"
+  mkdir -p "$WORK/candidate" && mv "checkpoints/${NAME}_candidate" "$WORK/candidate/"
   echo "kept the bundled model; the candidate and its JSONs are in $WORK/candidate (report them in the docs)"
 fi
