@@ -7,14 +7,19 @@ box with the reason, never as a stack trace, and the server keeps serving.
 from __future__ import annotations
 
 import functools
+import gc
 import logging
+import math
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
 import gradio as gr
 
-from . import figures, image_io, views
+from . import budget, figures, image_io, views
+from .attribution import TimeBudgetExceeded
 from .dashboard import dashboard_values, table
 from .inference import HEAD_TITLES, Predictor
 from .memory import trim_heap
@@ -28,8 +33,10 @@ def _error(message: str, title: str = "Cannot use this upload") -> gr.Error:
     return gr.Error(safe, title=title, duration=None, print_exception=False)
 
 
-def _guarded(fn: Callable) -> Callable:
-    """Every failure reaches the user as a message box (gr.Error), never as a stack trace."""
+def _guarded(fn: Callable, heavy: bool = False) -> Callable:
+    """Every failure reaches the user as a message box (gr.Error), never as a stack trace. `heavy`: the
+    callback allocates hundreds of MB (network, backward pass, matplotlib), so its garbage is collected and
+    the heap trimmed afterwards, whatever the outcome (app/memory.py)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -39,23 +46,66 @@ def _guarded(fn: Callable) -> Callable:
             raise
         except image_io.InputError as exc:
             raise _error(str(exc)) from None
+        except TimeBudgetExceeded as exc:
+            raise _error(f"{exc}: gradient requests may run {budget.GRADIENT_TIME_BUDGET_S:g} s. Use fewer IG "
+                         "steps, GradCAM, or a smaller input scale.", title="Time budget exceeded") from None
         except Exception as exc:  # keep serving
             log.exception("%s failed", fn.__name__)
             raise _error(f"{fn.__name__} failed ({type(exc).__name__}): {exc}", title="Something went wrong") from None
+        finally:
+            if heavy:
+                gc.collect()
+                trim_heap()
 
     return wrapper
 
 
-def _number(value: Any, name: str, default: float, low: float, high: float) -> float:
-    """An optional numeric API argument: None means the default; anything else must be a number in range."""
+def _number(value: Any, name: str, default: float, low: float, high: float, *, integer: bool = False) -> float:
+    """An optional numeric API argument: None means the default; anything else must be a finite number in
+    range (an integer with `integer`). The message names the argument and says what was wrong."""
     if value is None:
         return default
+    kind = "an integer" if integer else "a number"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _error(f"{name} must be a number between {low:g} and {high:g}, got {value!r}", title="Bad request")
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        raise _error(f"{name} must be {kind} between {low:g} and {high:g}, got {shown}", title="Bad request")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _error(f"{name} must be a finite number between {low:g} and {high:g}, got {value}", title="Bad request")
     if not low <= value <= high:
-        shown = int(value) if float(value).is_integer() else value
+        shown = (str(value) if len(str(value)) <= 20 else f"a {len(str(abs(int(value))))}-digit integer"
+                 ) if isinstance(value, int) else f"{value:g}"
         raise _error(f"{name} must be between {low:g} and {high:g}, got {shown}", title="Bad request")
+    if integer and not float(value).is_integer():
+        raise _error(f"{name} must be a whole number, got {value:g}", title="Bad request")
     return value
+
+
+class SessionRegistry:
+    """Session hashes that have analysed an image, newest last (bounded): when gradio drops a session's state
+    (it keeps budget.SESSIONS_KEPT), the next request from it is told that it expired, not to analyse first."""
+
+    def __init__(self, capacity: int = 64 * budget.SESSIONS_KEPT) -> None:
+        self.capacity, self._seen, self._lock = capacity, OrderedDict(), threading.Lock()
+
+    def add(self, request: gr.Request | None) -> None:
+        sid = getattr(request, "session_hash", None)
+        if sid:
+            with self._lock:
+                self._seen[sid] = None
+                self._seen.move_to_end(sid)
+                while len(self._seen) > self.capacity:
+                    self._seen.popitem(last=False)
+
+    def __contains__(self, request: gr.Request | None) -> bool:
+        sid = getattr(request, "session_hash", None)
+        with self._lock:
+            return bool(sid) and sid in self._seen
+
+
+def expired_message() -> str:
+    return (f"Your session has expired: the server keeps the analysed image of the {budget.SESSIONS_KEPT} most "
+            "recent sessions, and others have been used since. Analyze the image again (Analyze, or pick the "
+            "example again) to continue; nothing else is lost.")
 
 
 def make_handlers(pred: Predictor, png: views.PngStore | None = None) -> SimpleNamespace:
@@ -63,22 +113,34 @@ def make_handlers(pred: Predictor, png: views.PngStore | None = None) -> SimpleN
     names = pred.class_names
     png = png or views.PngStore()  # fast lossless PNG files for every picture (label colours stay exact)
 
-    def session(state: dict | None):
+    sessions = SessionRegistry()
+
+    def session(state: dict | None, request: gr.Request | None = None):
         if not state:
+            if request in sessions:
+                raise _error(expired_message(), title="Session expired")
             raise _error("Analyze an image first (upload one or pick an example).", title="No image yet")
         analysis = pred.cached(state["key"]) or pred.analyze(state["rgb"], state.get("scale"))  # re-run if evicted
         return analysis, state.get("label")
 
     n_channels = pred.model.config.mid_channels if pred.has_ld else 1
 
-    def analyze(image_path, label_path=None, alpha=DEFAULT_ALPHA, channel=0, scale=None):
+    def analyze(image_path, label_path=None, alpha=DEFAULT_ALPHA, channel=0, scale=None,
+                request: gr.Request | None = None):
         if not image_path:
             raise _error("Upload an image or pick an example first.", title="No image")
         alpha = _number(alpha, "opacity (alpha)", DEFAULT_ALPHA, 0.0, 1.0)
-        channel = int(_number(channel, "mask channel", 0, 0, max(n_channels - 1, 0)))
+        channel = int(_number(channel, "mask channel", 0, 0, max(n_channels - 1, 0), integer=True))
         scale = float(_number(scale, "input scale", pred.scale, *pred.scale_range))
         loaded = image_io.load_image(image_path)
         notices = list(loaded.notices)
+        h, w = loaded.rgb.shape[:2]
+        capped = pred.capped_scale(h, w, scale)
+        if capped < scale:
+            notices.append(f"the network input is capped at {budget.MAX_ANALYSIS_NET_PIXELS / 1e6:.1f} megapixels; "
+                           f"this image ({w}x{h}) at input scale {scale:g} would be {h * w * scale**2 / 1e6:.1f}, "
+                           f"so it was analysed at input scale {capped:g}")
+            scale = capped
         label = None
         if label_path:
             label = image_io.load_label(label_path, num_classes=pred.num_classes, palette=pred.palette,
@@ -92,40 +154,42 @@ def make_handlers(pred: Predictor, png: views.PngStore | None = None) -> SimpleN
         files = png.many([s["input"], s["fcn"], s["ga"], s["gald"], s["gt"], dis, s["ld_on"], s["ld_off"],
                           ld_change, m["mean"], ch, *tiles])
         gallery = [(f, caption) for f, (_, caption) in zip(files[11:], m["gallery"], strict=True)]
-        trim_heap()  # the forward pass's buffers are freed now; without this RSS drifts up in ~30 MB steps
+        trim_heap()  # the forward pass's buffers are freed: trim before encoding (again after, _guarded)
         for n in notices:
             gr.Warning(n)
         state = {"key": out["analysis"].key, "rgb": loaded.rgb, "label": label, "scale": scale}
+        sessions.add(request)
         iou = table(met["headers"], met["rows"])
         return (state, out["summary"], out["legend"], *files[:6], dis_text,
                 figures.disagreement_legend_html(label is not None), *files[6:9], ld_text, files[9], m["text"],
                 files[10], ch_text, gallery, m["scatter"], iou, met["confusion"], *out["files"])
 
-    def analyze_example(image_path, label_path):
+    def analyze_example(image_path, label_path, request: gr.Request | None = None):
         """An example runs with the default settings, and the sliders show them."""
-        return analyze(image_path, label_path, DEFAULT_ALPHA, 0, pred.scale) + (DEFAULT_ALPHA, 0, pred.scale)
+        return analyze(image_path, label_path, DEFAULT_ALPHA, 0, pred.scale, request) + (DEFAULT_ALPHA, 0, pred.scale)
 
-    def overlay(state, alpha=DEFAULT_ALPHA):
+    def overlay(state, alpha=DEFAULT_ALPHA, request: gr.Request | None = None):
         alpha = _number(alpha, "opacity (alpha)", DEFAULT_ALPHA, 0.0, 1.0)
-        analysis, label = session(state)
+        analysis, label = session(state, request)
         s = views.stage_images(pred, analysis, label, alpha)
         return tuple(png.many([s[k] for k in ("fcn", "ga", "gald", "gt", "ld_on", "ld_off")]))
 
-    def channel(state, c=0):
-        c = int(_number(c, "mask channel", 0, 0, max(n_channels - 1, 0)))
-        analysis, _ = session(state)
+    def channel(state, c=0, request: gr.Request | None = None):
+        c = int(_number(c, "mask channel", 0, 0, max(n_channels - 1, 0), integer=True))
+        analysis, _ = session(state, request)
         pic, text = views.channel_view(analysis, c)
         return png(pic), text
 
-    def pick_channel(state, evt: gr.SelectData):
+    def pick_channel(state, evt: gr.SelectData, request: gr.Request | None = None):
         """Gallery click -> that channel in the browser (same view as the `channel` endpoint)."""
-        analysis, _ = session(state)
+        analysis, _ = session(state, request)
         c = int(views.gallery_channels(analysis)[evt.index])
         pic, text = views.channel_view(analysis, c)
         return c, png(pic), text
 
-    def attribute(state, head, class_name, method, steps):
-        analysis, _ = session(state)
+    def attribute(state, head, class_name, method, steps=8, request: gr.Request | None = None):
+        steps = int(_number(steps, "IG steps", 8, 2, budget.MAX_IG_STEPS, integer=True))
+        analysis, _ = session(state, request)
         if head not in analysis.heads:
             raise _error(f"unknown head {head!r}; valid: {analysis.heads}", title="Bad request")
         if class_name not in names:
@@ -133,48 +197,50 @@ def make_handlers(pred: Predictor, png: views.PngStore | None = None) -> SimpleN
         if method not in ("gradcam", "ig"):
             raise _error(f"unknown method {method!r}; valid: ['gradcam', 'ig']", title="Bad request")
         c = names.index(class_name)
-        heat = pred.attribute(analysis, head, c, method, int(steps))
+        heat = pred.attribute(analysis, head, c, method, steps)
         d = views.display(analysis, None)
         share = float((analysis.preds[head] == c).mean())
         target = (f"the mean {class_name} logit over the {100 * share:.2f}% of pixels the {HEAD_TITLES[head]} "
                   f"head predicts as {class_name}" if share > 0 else
                   f"the mean {class_name} logit over the whole image (the head predicts no {class_name})")
-        how = "GradCAM on backbone.layer4" if method == "gradcam" else f"Integrated Gradients ({int(steps)} steps)"
-        return png(figures.heatmap_overlay(d.image, heat, 0.6)), f"{how}, target: {target}."
+        how = "GradCAM on backbone.layer4" if method == "gradcam" else f"Integrated Gradients ({steps} steps)"
+        note = budget.attribution_note(*analysis.image.shape[:2], analysis.scale, method)
+        text = f"{how}, target: {target}." + (f" {note}" if note else "")
+        return png(figures.heatmap_overlay(d.image, heat, 0.6)), text
 
     def _coords(analysis, x, y):
         h, w = analysis.image.shape[:2]
         if x is None or y is None:
             raise _error("Give both pixel coordinates (x = column, y = row), or click a stage image.",
                          title="Bad request")
-        return _number(x, "x", 0, 0, w - 1), _number(y, "y", 0, 0, h - 1)
+        return _number(x, "x (column)", 0, 0, w - 1), _number(y, "y (row)", 0, 0, h - 1)
 
-    def pixel(state, x, y):
+    def pixel(state, x, y, request: gr.Request | None = None):
         """Pixel query without attribution: cached pass only."""
-        analysis, label = session(state)
+        analysis, label = session(state, request)
         x, y = _coords(analysis, x, y)
         text, bars, attention, note = views.pixel_view(pred, analysis, label, x, y)
         return text, bars, png(attention), note
 
-    def pixel_attribution(state, x, y, head="gald"):
-        analysis, label = session(state)
+    def pixel_attribution(state, x, y, head="gald", request: gr.Request | None = None):
+        analysis, label = session(state, request)
         x, y = _coords(analysis, x, y)
         if head not in analysis.heads:
             raise _error(f"unknown head {head!r}; valid: {analysis.heads}", title="Bad request")
         pred_pic, gt_pic, text = views.pixel_attribution_view(pred, analysis, label, x, y, head)
         return png(pred_pic), png(gt_pic), text
 
-    def click_pixel(state, evt: gr.SelectData):
+    def click_pixel(state, evt: gr.SelectData, request: gr.Request | None = None):
         """A click on a (display-size) stage image -> the pixel's coordinates in the analysed image."""
-        analysis, _ = session(state)
+        analysis, _ = session(state, request)
         d = views.display(analysis, None)
         sx = analysis.image.shape[1] / d.image.shape[1]
         sy = analysis.image.shape[0] / d.image.shape[0]
         x, y = evt.index
         return int(min(x * sx, analysis.image.shape[1] - 1)), int(min(y * sy, analysis.image.shape[0] - 1))
 
-    def paper_figure(state, which="fig5", fmt="pdf"):
-        analysis, label = session(state)
+    def paper_figure(state, which="fig5", fmt="pdf", request: gr.Request | None = None):
+        analysis, label = session(state, request)
         try:
             return str(views.paper_figure(pred, analysis, label, which, fmt, png.folder))
         except ValueError as exc:
@@ -184,6 +250,7 @@ def make_handlers(pred: Predictor, png: views.PngStore | None = None) -> SimpleN
         *values, has_eval, has_abl = dashboard_values(pred)
         return (*values, gr.Column(visible=has_eval), gr.Row(visible=has_abl))
 
-    return SimpleNamespace(**{f.__name__: _guarded(f) for f in (analyze, analyze_example, overlay, channel,
-                                                                pick_channel, attribute, paper_figure,
-                                                                pixel, pixel_attribution, click_pixel, dashboard)})
+    heavy = (analyze, analyze_example, attribute, pixel_attribution, paper_figure)
+    return SimpleNamespace(**{f.__name__: _guarded(f, heavy=f in heavy)
+                              for f in (analyze, analyze_example, overlay, channel, pick_channel, attribute,
+                                        paper_figure, pixel, pixel_attribution, click_pixel, dashboard)})

@@ -15,7 +15,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 import threading
 import time
 import uuid
@@ -31,7 +30,7 @@ from PIL import Image
 
 import gald
 
-from . import DEFAULT_CHECKPOINT
+from . import DEFAULT_CHECKPOINT, budget, scratch
 
 try:  # Hugging Face ZeroGPU: the decorated function gets a GPU for its duration
     import spaces  # type: ignore[import-not-found]
@@ -46,8 +45,7 @@ except ImportError:  # everywhere else a no-op
 HEADS = ("fcn", "ga", "gald")  # Fig. 5 (b)-(d)
 HEAD_LOGITS = {"fcn": "logits_fcn", "ga": "logits_ga", "gald": "logits_gald"}
 HEAD_TITLES = {"fcn": "FCN", "ga": "GA", "gald": "GALD"}
-EXPORT_DIR = Path(tempfile.gettempdir()) / "gald_studio"
-SCALE_RANGE = (0.5, 2.0)  # input scales the app offers: beyond 2x a 2-core CPU takes seconds per image
+SCALE_RANGE = (0.5, budget.MAX_SCALE)  # input scales the app offers: beyond 2x a 2-core CPU takes seconds per image
 
 
 @dataclass
@@ -107,13 +105,14 @@ def run_network(model: gald.GALDNet, x: torch.Tensor, with_ld_off: bool) -> dict
 
 @gpu
 def run_attribution(model: gald.GALDNet, x: torch.Tensor, head: str, class_index: int, method: str,
-                    n_steps: int, region: torch.Tensor | None = None) -> np.ndarray:
+                    n_steps: int, region: torch.Tensor | None = None, deadline: float | None = None) -> np.ndarray:
     """Captum on the model's device (GPU-decorated on ZeroGPU like `run_network`)."""
     from . import attribution
 
     device = next(model.parameters()).device
     return attribution.attribute(model, x.to(device), head, class_index, method=method, n_steps=n_steps,
-                                 region=None if region is None else region.to(device))
+                                 region=None if region is None else region.to(device), deadline=deadline,
+                                 steps_per_pass=budget.IG_STEPS_PER_PASS)
 
 
 class Predictor:
@@ -189,6 +188,13 @@ class Predictor:
         x = (rgb.astype(np.float32) / 255.0 - self.mean) / self.std
         return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]
 
+    @staticmethod
+    def capped_scale(height: int, width: int, scale: float) -> float:
+        """`scale`, lowered where the network input would exceed budget.MAX_ANALYSIS_NET_PIXELS."""
+        pixels = height * width * scale**2
+        cap = budget.MAX_ANALYSIS_NET_PIXELS
+        return scale if pixels <= cap else round(scale * (cap / pixels) ** 0.5, 3)
+
     def cached(self, key: str) -> Analysis | None:
         with self.lock:
             hit = self._cache.get(key)
@@ -203,6 +209,7 @@ class Predictor:
         low, high = self.scale_range
         if not (math.isfinite(scale) and low <= scale <= high):
             raise ValueError(f"input scale must be between {low:g} and {high:g}, got {scale}")
+        scale = self.capped_scale(rgb.shape[0], rgb.shape[1], scale)
         key = f"{image_key(rgb)}-s{scale:g}"
         hit = self.cached(key)
         if hit is not None:
@@ -234,7 +241,7 @@ class Predictor:
 
     # ----------------------------------------------------------------- exports
     def export_dir(self, analysis: Analysis) -> Path:
-        return EXPORT_DIR / f"{self.token}-{analysis.key}"
+        return scratch.process_dir("exports") / f"{self.token}-{analysis.key}"
 
     def export(self, analysis: Analysis) -> tuple[str, str]:
         """Write the GALD prediction as a palette PNG (index = class id) and all stages as .npz."""
@@ -255,24 +262,34 @@ class Predictor:
         return str(png), str(npz)
 
     # ----------------------------------------------------------------- attribution
+    @staticmethod
+    def attribution_scale(analysis: Analysis, method: str) -> float:
+        """The input scale attribution runs at: the analysis's, lowered to keep the network input within
+        budget.ATTRIBUTION_MAX_NET_PIXELS[method] (the backward pass costs several times the forward's)."""
+        h, w = analysis.image.shape[:2]
+        return budget.attribution_scale(h, w, analysis.scale, method)
+
     def attribute(self, analysis: Analysis, head: str, class_index: int, method: str = "gradcam",
-                  n_steps: int = 8, region: tuple[int, int, int, int] | None = None) -> np.ndarray:
+                  n_steps: int = 8, region: tuple[int, int, int, int] | None = None,
+                  time_budget: float | None = budget.GRADIENT_TIME_BUDGET_S) -> np.ndarray:
         """Cached captum heatmap (h, w) in [0, 1] for one (image, head, class, method[, region]). `region`
         (top, left, bottom, right) at the head's logit resolution: explain that region instead of every pixel
-        the head predicts as the class (the pixel query)."""
+        the head predicts as the class (the pixel query). Runs at `attribution_scale`; IG is stopped between
+        steps (attribution.TimeBudgetExceeded) once it has run `time_budget` seconds (waiting excluded)."""
         key = (analysis.key, head, int(class_index), method, int(n_steps) if method == "ig" else 0, region)
         with self.lock:
             if key in self._attr_cache:
                 self._attr_cache.move_to_end(key)
                 return self._attr_cache[key]
-            x = self.preprocess(analysis.image, analysis.scale)
+            deadline = None if time_budget is None else time.monotonic() + time_budget
+            x = self.preprocess(analysis.image, self.attribution_scale(analysis, method))
             mask = None
             if region is not None:
                 top, left, bottom, right = region
                 h, w = analysis.stages["F"].shape[-2:]  # every head's logits are at F's resolution
                 mask = torch.zeros(h, w, dtype=torch.bool)
                 mask[top:bottom, left:right] = True
-            heat = run_attribution(self.model, x, head, int(class_index), method, int(n_steps), mask)
+            heat = run_attribution(self.model, x, head, int(class_index), method, int(n_steps), mask, deadline)
             self._attr_cache[key] = heat
             while len(self._attr_cache) > 4 * self.cache_size:
                 self._attr_cache.popitem(last=False)

@@ -14,7 +14,7 @@ from typing import Any
 
 import gradio as gr
 
-from . import figures, views
+from . import budget, figures, limits, views
 from .dashboard import dashboard_values
 from .handlers import DEFAULT_ALPHA, make_handlers
 from .inference import HEAD_TITLES, Predictor
@@ -22,7 +22,7 @@ from .inference import HEAD_TITLES, Predictor
 log = logging.getLogger(__name__)
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 UPLOAD_TYPES = [".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"]
-MAX_FILE_SIZE = "25mb"
+MAX_FILE_SIZE = budget.MAX_UPLOAD_SIZE
 QUEUE_SIZE = 16
 EXAMPLE_NOTES = {"07959": "cars, pedestrians", "07987": "bicyclist", "08029": "poles, signs",
                  "08045": "parked cars", "08093": "pedestrians, signs", "08101": "pedestrians, bicyclists",
@@ -50,11 +50,20 @@ def optional_slider(*args: Any, **kwargs: Any) -> gr.Slider:
     return slider
 
 
+def optional_number(*args: Any, **kwargs: Any) -> gr.Number:
+    """A gr.Number whose API value reaches the handler as sent (as optional_slider): gradio's own rounding
+    fails on NaN, Inf or text without saying which argument was wrong."""
+    number = gr.Number(*args, **kwargs)
+    number.preprocess = lambda payload: payload
+    return number
+
+
 def launch_options() -> dict[str, Any]:
     """Keyword arguments for `demo.launch` shared by app.py and the tests (Gradio 6: theme/css live here)."""
     return {"max_file_size": MAX_FILE_SIZE, "allowed_paths": [str(EXAMPLES_DIR)], "share": False,
             "theme": gr.themes.Soft(primary_hue="orange", neutral_hue="slate"), "css": CSS,
-            "footer_links": ["api", "gradio"], "state_session_capacity": 128}
+            "footer_links": ["api", "gradio"], "state_session_capacity": budget.SESSIONS_KEPT,
+            **limits.launch_limits()}
 
 
 def example_rows() -> tuple[list[list[str]], list[str]]:
@@ -126,8 +135,8 @@ def build_demo(pred: Predictor) -> gr.Blocks:
                             "each head's class probabilities there, the LD mask at that point, the Non-Local "
                             "attention from it (NL GA only), and what drives its prediction (GradCAM).")
                 with gr.Row():
-                    px_x = gr.Number(label="x (column)", precision=0, elem_id="gald-pixel-x", min_width=100)
-                    px_y = gr.Number(label="y (row)", precision=0, elem_id="gald-pixel-y", min_width=100)
+                    px_x = optional_number(label="x (column)", precision=0, elem_id="gald-pixel-x", min_width=100)
+                    px_y = optional_number(label="y (row)", precision=0, elem_id="gald-pixel-y", min_width=100)
                     px_head = gr.Radio([(HEAD_TITLES[h], h) for h in heads], value=heads[0],
                                        label="Explain the prediction of")
                     px_run = gr.Button("Query pixel", elem_id="gald-pixel-run", scale=0, min_width=140)
@@ -214,7 +223,7 @@ def build_demo(pred: Predictor) -> gr.Blocks:
                     at_class = gr.Dropdown(names, value=default_class, label="Class")
                     at_method = gr.Radio([("GradCAM (fast)", "gradcam"), ("Integrated Gradients (slow)", "ig")],
                                          value="gradcam", label="Method")
-                    at_steps = gr.Slider(2, 32, value=8, step=1, label="IG steps")
+                    at_steps = optional_slider(2, budget.MAX_IG_STEPS, value=8, step=1, label="IG steps")
                 at_run = gr.Button("Explain", variant="primary")
                 gr.HTML(figures.colorbar_html("attribution:", "none", "strongest (99.5th percentile)"))
                 with gr.Row():
@@ -238,18 +247,18 @@ def build_demo(pred: Predictor) -> gr.Blocks:
         gallery.select(h.pick_channel, [state], [ch_slider, ch_img, ch_text], show_progress="hidden",
                        api_visibility="undocumented")  # the documented way to pick a channel is /channel
         at_run.click(h.attribute, [state, at_head, at_class, at_method, at_steps], [at_img, at_text],
-                     api_name="attribute", concurrency_limit=1)
+                     api_name="attribute", concurrency_limit=1, concurrency_id=budget.GRADIENT_SLOT)
         px_fast = [px_text, px_bars, px_attn, px_attn_text]
         px_slow = [px_attr, px_attr_gt, px_attr_text]
         px_run.click(h.pixel, [state, px_x, px_y], px_fast, api_name="pixel", show_progress="hidden").then(
             h.pixel_attribution, [state, px_x, px_y, px_head], px_slow, api_name="pixel_attribution",
-            concurrency_limit=1)
+            concurrency_limit=1, concurrency_id=budget.GRADIENT_SLOT)
         for stage_image in (st_in, st_fcn, st_ga, st_gald, st_gt):
             stage_image.select(h.click_pixel, [state], [px_x, px_y], api_visibility="undocumented",
                                show_progress="hidden").then(
                 h.pixel, [state, px_x, px_y], px_fast, api_visibility="undocumented", show_progress="hidden").then(
                 h.pixel_attribution, [state, px_x, px_y, px_head], px_slow, api_visibility="undocumented",
-                concurrency_limit=1)
+                concurrency_limit=1, concurrency_id=budget.GRADIENT_SLOT)
         fig5_pdf.click(h.paper_figure, [state, gr.State("fig5"), gr.State("pdf")], [fig5_file], api_name="figure",
                        concurrency_limit=1)
         fig4_pdf.click(h.paper_figure, [state, gr.State("fig4"), gr.State("pdf")], [fig4_file],

@@ -24,7 +24,7 @@ from PIL import Image
 import gald
 from gald.segments import decompose_errors
 
-from . import figures, plots
+from . import budget, figures, plots, scratch
 from .inference import HEAD_TITLES, Analysis, Predictor, cpu_count
 
 DISPLAY_MAX_SIDE = 640  # pictures larger than this are shown downscaled (cheaper PNGs)
@@ -38,7 +38,7 @@ class PngStore:
     """
 
     def __init__(self, folder: str | Path | None = None, keep: int = 512) -> None:
-        self.folder = Path(folder or tempfile.mkdtemp(prefix="gald_png_"))
+        self.folder = Path(folder or tempfile.mkdtemp(dir=scratch.process_dir("png")))
         self.folder.mkdir(parents=True, exist_ok=True)
         self.keep, self._files, self._lock = keep, deque(), threading.Lock()
 
@@ -367,4 +367,5 @@ def pixel_attribution_view(pred: Predictor, analysis: Analysis, label: np.ndarra
         gt_heat = pred.attribute(analysis, head, c_gt, "gradcam", region=region)
         gt_pic = pixel.mark_pixel(figures.heatmap_overlay(d.image, gt_heat, 0.6), *mark)
         text += f"; ground-truth class **{names[c_gt]}** (right)" + (" (the same)" if c_gt == c_pred else "")
-    return pred_pic, gt_pic, text + "."
+    note = budget.attribution_note(*analysis.image.shape[:2], analysis.scale, "gradcam")
+    return pred_pic, gt_pic, text + "." + (f" {note}" if note else "")
