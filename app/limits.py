@@ -120,11 +120,18 @@ class _Pruner:
 
 
 # --- the ASGI middleware --------------------------------------------------------------------------------
+def trusts_proxy() -> bool:
+    """Behind a proxy (Hugging Face Spaces sets SPACE_ID; elsewhere set GALD_TRUSTED_PROXY=1) every peer is the
+    proxy, so clients are told apart by X-Forwarded-For; without one that header is the client's to forge."""
+    return bool(os.environ.get("SPACE_ID") or os.environ.get("GALD_TRUSTED_PROXY"))
+
+
 def client_id(scope: dict[str, Any]) -> str:
-    """The client's address: the first X-Forwarded-For hop behind a proxy (Spaces), else the peer."""
-    for key, value in scope.get("headers") or []:
-        if key == b"x-forwarded-for":
-            return value.decode("latin-1").split(",")[0].strip()
+    """The client's address: the first X-Forwarded-For hop behind a trusted proxy, else the peer."""
+    if trusts_proxy():
+        for key, value in scope.get("headers") or []:
+            if key == b"x-forwarded-for":
+                return value.decode("latin-1").split(",")[0].strip()
     client = scope.get("client")
     return client[0] if client else "unknown"
 

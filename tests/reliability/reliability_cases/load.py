@@ -23,7 +23,8 @@ from .inputs import AppClient
 class AppProcess:
     """`python app.py --checkpoint CK` on 127.0.0.1:<free port>; `rss_mb()` of the process tree."""
 
-    def __init__(self, checkpoint: Path, workdir: Path, ready_timeout: float = 240) -> None:
+    def __init__(self, checkpoint: Path, workdir: Path, ready_timeout: float = 240,
+                 env: dict[str, str] | None = None) -> None:
         import psutil
 
         self.port = free_port()
@@ -31,7 +32,7 @@ class AppProcess:
         self.tmp = workdir / "server_tmp"  # TMPDIR: the app's exports and gradio's cache, to measure disk use
         self.tmp.mkdir(parents=True, exist_ok=True)
         env = {**_subprocess_env(), "GRADIO_SERVER_PORT": str(self.port), "GRADIO_SERVER_NAME": "127.0.0.1",
-               "TMPDIR": str(self.tmp), "GRADIO_TEMP_DIR": str(self.tmp / "gradio")}
+               "TMPDIR": str(self.tmp), "GRADIO_TEMP_DIR": str(self.tmp / "gradio"), **(env or {})}
         self.log_path = workdir / "server.log"
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in close()
         self.proc = subprocess.Popen([PYTHON, "app.py", "--checkpoint", str(checkpoint)], cwd=REPO, env=env,
@@ -207,14 +208,14 @@ def sequential_memory(server: AppProcess, images: list[Path], n: int, warmup: in
     x = np.arange(warmup, n)
     slope = float(np.polyfit(x, y, 1)[0]) * 100 if len(y) > 2 else float("nan")
     disk, cache = server.disk_mb() - disk0, server.disk_mb("gradio") - cache0
-    exports = server.tmp / "gald_studio"
+    exports = server.tmp / "gald_studio"  # app.scratch: <pid>-<token>/exports/<one folder per analysis>
     return {"requests": n, "warmup": warmup, "failures": failures, "rss_first_mb": round(rss[0]),
             "rss_after_warmup_mb": round(rss[min(warmup, n - 1)]), "rss_last_mb": round(rss[-1]),
             "rss_max_mb": round(max(rss)), "slope_mb_per_100": round(slope, 2),
             "p50_s": round(_pct(lat, 50), 2), "p95_s": round(_pct(lat, 95), 2),
             "disk_growth_mb_per_100": round(100 * disk / max(n, 1), 2),
             "gradio_cache_growth_mb_per_100": round(100 * cache / max(n, 1), 2),
-            "app_export_dirs_at_end": len(list(exports.iterdir())) if exports.is_dir() else 0,
+            "app_export_dirs_at_end": len(list(exports.glob("*/exports/*"))),
             "rss_series_mb": [round(v, 1) for v in rss]}
 
 
