@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -50,10 +50,12 @@ def frozen_parameters(model: nn.Module) -> Iterator[None]:
 
 
 def integrated_gradients(scorer: nn.Module, x: torch.Tensor, target: int, n_steps: int, *,
-                         steps_per_pass: int = 1, deadline: float | None = None) -> torch.Tensor:
+                         steps_per_pass: int = 1, deadline: float | None = None,
+                         between_passes: Callable[[], float] | None = None) -> torch.Tensor:
     """captum's IntegratedGradients (Gauss-Legendre, zero baseline) computed `steps_per_pass` interpolation
     steps at a time, so peak memory is that of one pass whatever `n_steps` is; raises TimeBudgetExceeded
-    between passes once time.monotonic() passes `deadline`."""
+    between passes once time.monotonic() passes `deadline`. `between_passes()` runs after each pass (the
+    Predictor lets a waiting analysis use the model) and returns the seconds it took, added to the deadline."""
     from captum.attr._utils.approximation_methods import approximation_parameters
 
     step_sizes_fn, alphas_fn = approximation_parameters("gausslegendre")
@@ -69,6 +71,9 @@ def integrated_gradients(scorer: nn.Module, x: torch.Tensor, target: int, n_step
         weights = torch.tensor(step_sizes[start:start + steps_per_pass], dtype=grads.dtype)
         total += (grads * weights.view(-1, 1, 1, 1).to(grads.device)).sum(0, keepdim=True)
         del scaled, grads
+        if between_passes is not None and start + steps_per_pass < n_steps:
+            waited = between_passes()
+            deadline = None if deadline is None else deadline + waited
     return total * (x - baseline)
 
 
@@ -122,7 +127,7 @@ def region_at(region: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 def attribute(model: nn.Module, x: torch.Tensor, head: str, class_index: int, *, method: str = "gradcam",
               n_steps: int = 8, steps_per_pass: int = 1, region: torch.Tensor | None = None,
-              deadline: float | None = None) -> np.ndarray:
+              deadline: float | None = None, between_passes: Callable[[], float] | None = None) -> np.ndarray:
     """Heatmap in [0, 1]: (h, w) at layer4 resolution for GradCAM, (H, W) input resolution for IG.
 
     `region` (h, w) bool at any logit resolution (resized to this input's) replaces the default target
@@ -151,7 +156,7 @@ def attribute(model: nn.Module, x: torch.Tensor, head: str, class_index: int, *,
                 attr = cam.attribute(x, target=int(class_index), relu_attributions=True)
                 return _normalise(attr[0, 0])
             attr = integrated_gradients(scorer, x, int(class_index), int(n_steps), steps_per_pass=steps_per_pass,
-                                        deadline=deadline)
+                                        deadline=deadline, between_passes=between_passes)
             return _normalise(attr[0].abs().sum(0))
     finally:
         model.zero_grad(set_to_none=True)

@@ -26,6 +26,7 @@ from .memory import trim_heap
 
 log = logging.getLogger(__name__)
 DEFAULT_ALPHA = 0.6
+TRIM_ONLY = ("analyze", "analyze_example")  # heap trimmed after these even when they fail (see _guarded)
 
 
 def _error(message: str, title: str = "Cannot use this upload") -> gr.Error:
@@ -35,8 +36,9 @@ def _error(message: str, title: str = "Cannot use this upload") -> gr.Error:
 
 def _guarded(fn: Callable, heavy: bool = False) -> Callable:
     """Every failure reaches the user as a message box (gr.Error), never as a stack trace. `heavy`: the
-    callback allocates hundreds of MB (network, backward pass, matplotlib), so its garbage is collected and
-    the heap trimmed afterwards, whatever the outcome (app/memory.py)."""
+    callback allocates hundreds of MB (backward pass, matplotlib), so reference cycles are collected and the
+    heap trimmed afterwards, whatever the outcome (app/memory.py). A full collection costs ~1 s on a busy
+    2-core CPU, so /analyze (no cycles worth it: its buffers are freed by reference counting) only trims."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -55,6 +57,7 @@ def _guarded(fn: Callable, heavy: bool = False) -> Callable:
         finally:
             if heavy:
                 gc.collect()
+            if heavy or fn.__name__ in TRIM_ONLY:
                 trim_heap()
 
     return wrapper
@@ -250,7 +253,7 @@ def make_handlers(pred: Predictor, png: views.PngStore | None = None) -> SimpleN
         *values, has_eval, has_abl = dashboard_values(pred)
         return (*values, gr.Column(visible=has_eval), gr.Row(visible=has_abl))
 
-    heavy = (analyze, analyze_example, attribute, pixel_attribution, paper_figure)
+    heavy = (attribute, pixel_attribution, paper_figure)
     return SimpleNamespace(**{f.__name__: _guarded(f, heavy=f in heavy)
                               for f in (analyze, analyze_example, overlay, channel, pick_channel, attribute,
                                         paper_figure, pixel, pixel_attribution, click_pixel, dashboard)})

@@ -105,14 +105,15 @@ def run_network(model: gald.GALDNet, x: torch.Tensor, with_ld_off: bool) -> dict
 
 @gpu
 def run_attribution(model: gald.GALDNet, x: torch.Tensor, head: str, class_index: int, method: str,
-                    n_steps: int, region: torch.Tensor | None = None, deadline: float | None = None) -> np.ndarray:
+                    n_steps: int, region: torch.Tensor | None = None, deadline: float | None = None,
+                    between_passes: Any = None) -> np.ndarray:
     """Captum on the model's device (GPU-decorated on ZeroGPU like `run_network`)."""
     from . import attribution
 
     device = next(model.parameters()).device
     return attribution.attribute(model, x.to(device), head, class_index, method=method, n_steps=n_steps,
                                  region=None if region is None else region.to(device), deadline=deadline,
-                                 steps_per_pass=budget.IG_STEPS_PER_PASS)
+                                 steps_per_pass=budget.IG_STEPS_PER_PASS, between_passes=between_passes)
 
 
 class Predictor:
@@ -143,6 +144,8 @@ class Predictor:
         self._attr_cache: OrderedDict[tuple, Any] = OrderedDict()
         self.token = uuid.uuid4().hex[:12]  # export folders never mix predictors (or processes)
         self.lock = threading.RLock()  # hooks and LD switching mutate the model: one user at a time
+        self._waiting = 0  # analyses waiting for the model (Integrated Gradients lets them in between steps)
+        self._waiting_lock = threading.Lock()
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike = DEFAULT_CHECKPOINT, **kwargs) -> Predictor:
@@ -195,6 +198,36 @@ class Predictor:
         cap = budget.MAX_ANALYSIS_NET_PIXELS
         return scale if pixels <= cap else round(scale * (cap / pixels) ** 0.5, 3)
 
+    @contextlib.contextmanager
+    def _model_turn(self):
+        """self.lock, announced: a long gradient request sees the waiter and hands the model over between steps."""
+        with self._waiting_lock:
+            self._waiting += 1
+        try:
+            self.lock.acquire()
+        finally:
+            with self._waiting_lock:
+                self._waiting -= 1
+        try:
+            yield
+        finally:
+            self.lock.release()
+
+    def _let_waiting_analyses_run(self, grace: float = 2.0) -> float:
+        """Between two Integrated Gradients steps (the lock held once, by `attribute`): if analyses wait, release
+        the model until one has taken it (locks are not fair), then wait for it back. Seconds spent."""
+        if not self._waiting:
+            return 0.0
+        t0 = time.monotonic()
+        before = self._waiting
+        self.lock.release()
+        try:
+            while self._waiting >= before and time.monotonic() - t0 < grace:
+                time.sleep(0.005)
+        finally:
+            self.lock.acquire()
+        return time.monotonic() - t0
+
     def cached(self, key: str) -> Analysis | None:
         with self.lock:
             hit = self._cache.get(key)
@@ -216,7 +249,7 @@ class Predictor:
             return hit
         t0 = time.perf_counter()
         x = self.preprocess(rgb, scale)
-        with self.lock:
+        with self._model_turn():
             on = run_network(self.model, x, self.has_ld)
         size = rgb.shape[:2]
         heads = [h for h in HEADS if HEAD_LOGITS[h] in on]
@@ -289,7 +322,8 @@ class Predictor:
                 h, w = analysis.stages["F"].shape[-2:]  # every head's logits are at F's resolution
                 mask = torch.zeros(h, w, dtype=torch.bool)
                 mask[top:bottom, left:right] = True
-            heat = run_attribution(self.model, x, head, int(class_index), method, int(n_steps), mask, deadline)
+            heat = run_attribution(self.model, x, head, int(class_index), method, int(n_steps), mask, deadline,
+                                   self._let_waiting_analyses_run)
             self._attr_cache[key] = heat
             while len(self._attr_cache) > 4 * self.cache_size:
                 self._attr_cache.popitem(last=False)

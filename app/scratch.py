@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -14,6 +15,7 @@ import time
 import uuid
 from pathlib import Path
 
+OURS = re.compile(r"(\d{1,9})-[0-9a-z]+")  # <pid>-<token>: this module's per-process folders
 STALE_LEGACY_S = 24 * 3600  # `gald_png_*` folders of older versions (no pid in the name): removed after a day
 _lock = threading.Lock()
 _mine: Path | None = None
@@ -26,29 +28,36 @@ def root() -> Path:
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # OverflowError: no pid is that large
         return False
     except PermissionError:  # another user's live process
         return True
     return True
 
 
+def _old(path: Path, now: float) -> bool:
+    try:
+        return now - path.stat().st_mtime > STALE_LEGACY_S
+    except OSError:
+        return False
+
+
 def remove_stale(now: float | None = None) -> list[Path]:
-    """Remove the folders of server processes that are gone (and day-old legacy `gald_png_*` folders)."""
+    """Remove the folders of server processes that are gone, and day-old folders of older versions (export
+    folders `<token>-<key>` here, `gald_png_*` beside it: no pid in their names)."""
     removed = []
     now = time.time() if now is None else now
     base = root()
     for entry in base.iterdir() if base.is_dir() else []:
-        pid = entry.name.split("-", 1)[0]
-        if entry.is_dir() and pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+        if not entry.is_dir():
+            continue
+        match = OURS.fullmatch(entry.name)
+        if match and int(match.group(1)) != os.getpid() and not _pid_alive(int(match.group(1))) or \
+                not match and _old(entry, now):
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry)
     for entry in Path(tempfile.gettempdir()).glob("gald_png_*"):
-        try:
-            old = now - entry.stat().st_mtime > STALE_LEGACY_S
-        except OSError:
-            continue
-        if entry.is_dir() and old:
+        if entry.is_dir() and _old(entry, now):
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry)
     return removed

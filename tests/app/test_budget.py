@@ -149,3 +149,27 @@ def test_scratch_folders_of_dead_processes_are_removed(tmp_path, monkeypatch):
     os.utime(legacy, (0, 0))
     removed = scratch.remove_stale()
     assert set(removed) == {stale, legacy} and alive.is_dir()
+
+
+def test_integrated_gradients_let_a_waiting_analysis_use_the_model(predictor, rgb, monkeypatch):
+    """A long IG request does not hold the model for its whole run: an analysis waiting for it runs between
+    two steps, and IG carries on afterwards."""
+    import threading
+
+    done, real = [], predictor._let_waiting_analyses_run
+    analysis = threading.Thread(target=lambda: (predictor.analyze(np.ascontiguousarray(rgb[::-1]), 0.5),
+                                                done.append("analysis")))
+
+    def first_pass_done() -> float:
+        if not analysis.is_alive() and not done:
+            analysis.start()
+            while predictor._waiting == 0:  # the analysis is waiting for the model
+                time.sleep(0.001)
+        return real()
+
+    monkeypatch.setattr(predictor, "_let_waiting_analyses_run", first_pass_done)
+    a = predictor.analyze(rgb, 1.0)
+    predictor.attribute(a, "gald", 2, "ig", n_steps=4)
+    done.append("ig")
+    analysis.join()
+    assert done == ["analysis", "ig"]

@@ -142,13 +142,15 @@ def many_pages_case(server: AppProcess, app: AppClient, other: AppClient, workdi
     tenth = write_many_page_tiff(workdir / "pages_tenth.tif", TIFF_PAGES // 10)
     control = child_peak(f"from PIL import Image; Image.open({str(tenth)!r}).n_frames")
     alone, tiff_alone = latency["alone"], latency["tiff alone"]
+    # both are network-missing analyses of a 128x96 image: the TIFF may cost what the small PNG costs (x 1.5 for
+    # a busy machine's noise) plus slack; counting its frames would add far more (the control)
     return [Result("budget", f"TIFF with {TIFF_PAGES} pages ({tiff.stat().st_size / 2**20:.1f} MB)",
-                   f"analysed like a small image (< its {alone:.2f} s + {slack_s:g} s), frames not counted",
-                   f"{tiff_alone:.2f} s", tiff_alone < alone + slack_s),
+                   f"analysed like a small image (< 1.5 x {alone:.2f} s + {slack_s:g} s), frames not counted",
+                   f"{tiff_alone:.2f} s", tiff_alone < 1.5 * alone + slack_s),
             Result("budget", "another user's analysis submitted with such a TIFF",
-                   f"waits for one small analysis at most (< 2 x {alone:.2f} s + {slack_s:g} s)",
+                   f"waits for one small analysis at most (< 2.5 x {alone:.2f} s + {slack_s:g} s)",
                    f"{latency['other']:.2f} s (the TIFF: {latency['tiff']:.2f} s)",
-                   latency["other"] < 2 * alone + slack_s and latency["tiff"] < 2 * alone + slack_s),
+                   max(latency["other"], latency["tiff"]) < 2.5 * alone + slack_s),
             Result("budget", f"control: Pillow counts the frames of {TIFF_PAGES // 10} pages",
                    "slower than the server's whole answer for all of them",
                    f"{control.seconds:.2f} s", control.seconds > tiff_alone)]
