@@ -5,16 +5,17 @@ limits and the UI read these).
 Goal (issue #22): any single well-formed request peaks at <= 3 GB of server memory (RSS), and two
 concurrent users at <= 4 GB, on a 2-core CPU; no upload takes more than ~1 s to decode.
 
-Measured (benchmarks/request_budget.py and /work-style probes of one op in a fresh process, bundled
-galdnet_lite2_camvid, CPU; RSS growth above the loaded model, per megapixel (MP) of *network input*
-= upload pixels x input scale^2):
+Measured (one op in a fresh process with the bundled galdnet_lite2_camvid on CPU, psutil RSS sampled every
+20 ms; growth above the loaded model per megapixel (MP) of *network input* = upload pixels x input scale^2,
+from runs at 0.26, 0.59 and 1.05 MP; whole-server figures: benchmarks/request_budget.py, docs/reliability.md):
 
     forward pass for an analysis (torch.inference_mode)           ~0.40 GB / MP
     GradCAM (parameters frozen: only layer4 -> heads keep graph)    ~0.85 GB / MP
     GradCAM with trainable parameters (what the app did before)    ~2.9  GB / MP
     Integrated Gradients, one interpolation step per backward      ~3.3  GB / MP (input gradients need
                                                                        every backbone activation)
-    Integrated Gradients, captum's internal_batch_size=2 (before)  ~6.6  GB / MP
+    Integrated Gradients, captum internal_batch_size=2 (before)   ~6.6  GB / MP (two steps per pass; the
+                                                                       issue measured 6.4 GB at 1 MP)
 
 Derivation:
   * SERVER_BASE_MB: `python app.py` idle with the bundled model, after the first request (~0.9 GB);
@@ -31,9 +32,11 @@ Derivation:
     (IG_STEPS_PER_PASS), so IG's peak does not grow with its step count. Larger inputs are attributed on the
     image downscaled to the cap, and the message says so. CamVid frames (480x360) at the default scale 1.5
     are 0.39 MP: never reduced.
-  * Time: a 2-core CPU shared with other work runs one IG step at 0.5 MP in a few seconds; a gradient
-    request is stopped between steps once it has run GRADIENT_TIME_BUDGET_S, with a message, and the slot
-    is free for the next one.
+  * Time: Integrated Gradients hands the model to a waiting analysis between two steps (Predictor), so a
+    long IG delays analyses by at most one step; it holds only the gradient slot, and is stopped between
+    steps once it has run GRADIENT_TIME_BUDGET_S (waits excluded), with a message, so the next gradient
+    request waits at most that long. One IG step at the 0.5 MP cap takes seconds on 2 quiet cores (tens of
+    seconds on a loaded one: docs/reliability.md).
   * Decoding: non-JPEG images over MAX_DECODE_PIXELS (24 MP, a 6000x4000 camera frame) are refused from
     the header; JPEGs decode at 1/2 - 1/8 size in the decoder (draft mode), so any size up to Pillow's
     decompression-bomb limit costs at most ~(2 x MAX_SIDE)^2 pixels. Multi-frame files: frame 1 is probed,
@@ -70,7 +73,7 @@ ATTRIBUTION_MAX_NET_PIXELS = {method: int(GRADIENT_ALLOWANCE_MB / mb * 1e6)
                               for method, mb in MB_PER_NET_MEGAPIXEL.items() if method != "forward"}
 IG_STEPS_PER_PASS = 1  # interpolation steps per forward/backward: IG's peak memory is that of one step
 MAX_IG_STEPS = 32
-GRADIENT_TIME_BUDGET_S = 120.0  # a gradient request is stopped between steps after this long
+GRADIENT_TIME_BUDGET_S = 300.0  # a gradient request is stopped between steps after this long
 
 # --- per client and on disk -----------------------------------------------------------------------------
 CLIENT_UPLOAD_BYTES = 200 * MB  # per client (IP) per window
