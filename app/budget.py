@@ -13,7 +13,10 @@ from runs at 0.26, 0.59 and 1.05 MP; whole-server figures: benchmarks/request_bu
     GradCAM (parameters frozen: only layer4 -> heads keep graph)    ~0.85 GB / MP
     GradCAM with trainable parameters (what the app did before)    ~2.9  GB / MP
     Integrated Gradients, one interpolation step per backward      ~3.3  GB / MP (input gradients need
-                                                                       every backbone activation)
+                                                                       every backbone activation); in the
+                                                                       server 4.5 GB / MP (8 steps at 0.54 MP
+                                                                       grew RSS by 2.43 GB: the heap frays
+                                                                       over steps), the figure used
     Integrated Gradients, captum internal_batch_size=2 (before)   ~6.6  GB / MP (two steps per pass; the
                                                                        issue measured 6.4 GB at 1 MP)
 
@@ -28,14 +31,14 @@ Derivation:
     input -> ~1.7 GB, within the allowance, so MAX_ANALYSIS_NET_PIXELS is exactly that (nothing accepted is
     reduced; the cap guards checkpoints with a larger inference scale).
   * Attribution: allowance / GB-per-MP -> GradCAM at <= ATTRIBUTION_MAX_NET_PIXELS["gradcam"] (2 MP) and
-    Integrated Gradients at <= ATTRIBUTION_MAX_NET_PIXELS["ig"] (0.5 MP), one step per backward pass
+    Integrated Gradients at <= ATTRIBUTION_MAX_NET_PIXELS["ig"] (0.39 MP), one step per backward pass
     (IG_STEPS_PER_PASS), so IG's peak does not grow with its step count. Larger inputs are attributed on the
     image downscaled to the cap, and the message says so. CamVid frames (480x360) at the default scale 1.5
     are 0.39 MP: never reduced.
   * Time: Integrated Gradients hands the model to a waiting analysis between two steps (Predictor), so a
     long IG delays analyses by at most one step; it holds only the gradient slot, and is stopped between
     steps once it has run GRADIENT_TIME_BUDGET_S (waits excluded), with a message, so the next gradient
-    request waits at most that long. One IG step at the 0.5 MP cap takes seconds on 2 quiet cores (tens of
+    request waits at most that long. One IG step at the 0.39 MP cap takes seconds on 2 quiet cores (tens of
     seconds on a loaded one: docs/reliability.md).
   * Decoding: non-JPEG images over MAX_DECODE_PIXELS (24 MP, a 6000x4000 camera frame) are refused from
     the header; JPEGs decode at 1/2 - 1/8 size in the decoder (draft mode), so any size up to Pillow's
@@ -57,7 +60,7 @@ MEMORY_TWO_USERS_MB = 4096
 SERVER_BASE_MB = 900
 HEADROOM_MB = 400
 GRADIENT_ALLOWANCE_MB = MEMORY_SINGLE_REQUEST_MB - SERVER_BASE_MB - HEADROOM_MB
-MB_PER_NET_MEGAPIXEL = {"forward": 400, "gradcam": 850, "ig": 3300}
+MB_PER_NET_MEGAPIXEL = {"forward": 400, "gradcam": 850, "ig": 4500}
 
 # --- uploads and analysis -------------------------------------------------------------------------------
 MAX_SIDE = 1024  # longer side of an analysed image (larger uploads are downscaled to it)

@@ -79,12 +79,15 @@ def _open(path: str | os.PathLike, what: str) -> Image.Image:
     if Image.MAX_IMAGE_PIXELS and w * h > Image.MAX_IMAGE_PIXELS:
         raise InputError(f"{what} {name!r} is {w}x{h} ({w * h / 1e6:.0f} megapixels), over Pillow's "
                          f"decompression-bomb limit of {Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels")
-    if img.format not in DRAFT_FORMATS and w * h > budget.MAX_DECODE_PIXELS:
+    # progressive JPEGs keep every coefficient of the full image while decoding, whatever the draft size
+    drafted = img.format in DRAFT_FORMATS and not (img.info.get("progressive") or img.info.get("progression"))
+    if not drafted and w * h > budget.MAX_DECODE_PIXELS:
         # checked from the header, before any pixel is decoded (Image.open is lazy)
-        raise InputError(f"{what} {name!r} is {w}x{h} ({w * h / 1e6:.1f} megapixels); {img.format} images over "
+        kind = f"progressive {img.format}" if img.format in DRAFT_FORMATS else img.format
+        raise InputError(f"{what} {name!r} is {w}x{h} ({w * h / 1e6:.1f} megapixels); {kind} images over "
                          f"{budget.MAX_DECODE_PIXELS / 1e6:.0f} megapixels are refused (decoding them would "
                          f"take seconds and GBs of memory; the app analyses at most {budget.MAX_SIDE} pixels "
-                         f"per side anyway). Downscale it, or upload a JPEG (decoded at reduced size)")
+                         f"per side anyway). Downscale it, or upload a baseline JPEG (decoded at reduced size)")
     return img
 
 

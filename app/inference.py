@@ -146,6 +146,7 @@ class Predictor:
         self.lock = threading.RLock()  # hooks and LD switching mutate the model: one user at a time
         self._waiting = 0  # analyses waiting for the model (Integrated Gradients lets them in between steps)
         self._waiting_lock = threading.Lock()
+        self._cache_lock = threading.Lock()  # the two LRU caches
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike = DEFAULT_CHECKPOINT, **kwargs) -> Predictor:
@@ -229,7 +230,7 @@ class Predictor:
         return time.monotonic() - t0
 
     def cached(self, key: str) -> Analysis | None:
-        with self.lock:
+        with self._cache_lock:  # not the model lock: a cache hit never waits for a running network
             hit = self._cache.get(key)
             if hit is not None:
                 self._cache.move_to_end(key)
@@ -264,7 +265,7 @@ class Predictor:
         stages = {k: v[0].half().numpy() for k, v in on.items()}  # torch converts 6x faster than numpy
         analysis = Analysis(key=key, image=rgb, preds=preds, mask=mask, stages=stages,
                             net_size=tuple(x.shape[-2:]), seconds=time.perf_counter() - t0, scale=scale)
-        with self.lock:
+        with self._cache_lock:
             self._cache[key] = analysis
             while len(self._cache) > self.cache_size:
                 _, old = self._cache.popitem(last=False)
@@ -310,20 +311,22 @@ class Predictor:
         the head predicts as the class (the pixel query). Runs at `attribution_scale`; IG is stopped between
         steps (attribution.TimeBudgetExceeded) once it has run `time_budget` seconds (waiting excluded)."""
         key = (analysis.key, head, int(class_index), method, int(n_steps) if method == "ig" else 0, region)
-        with self.lock:
+        with self._cache_lock:
             if key in self._attr_cache:
                 self._attr_cache.move_to_end(key)
                 return self._attr_cache[key]
+        x = self.preprocess(analysis.image, self.attribution_scale(analysis, method))
+        mask = None
+        if region is not None:
+            top, left, bottom, right = region
+            h, w = analysis.stages["F"].shape[-2:]  # every head's logits are at F's resolution
+            mask = torch.zeros(h, w, dtype=torch.bool)
+            mask[top:bottom, left:right] = True
+        with self.lock:  # held once here, so that IG can hand it to a waiting analysis between steps
             deadline = None if time_budget is None else time.monotonic() + time_budget
-            x = self.preprocess(analysis.image, self.attribution_scale(analysis, method))
-            mask = None
-            if region is not None:
-                top, left, bottom, right = region
-                h, w = analysis.stages["F"].shape[-2:]  # every head's logits are at F's resolution
-                mask = torch.zeros(h, w, dtype=torch.bool)
-                mask[top:bottom, left:right] = True
             heat = run_attribution(self.model, x, head, int(class_index), method, int(n_steps), mask, deadline,
                                    self._let_waiting_analyses_run)
+        with self._cache_lock:
             self._attr_cache[key] = heat
             while len(self._attr_cache) > 4 * self.cache_size:
                 self._attr_cache.popitem(last=False)

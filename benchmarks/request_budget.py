@@ -71,7 +71,7 @@ def run(checkpoint: Path, workdir: Path) -> dict:
         print(f"server RSS idle {idle:.0f} MB, after a first small analysis {after_first:.0f} MB", flush=True)
         up = handle_file(str(img))
         rows.append(measure(server, f"/analyze {budget.MAX_SIDE}x{budget.MAX_SIDE} at scale {scale:g}",
-                            lambda: a.predict(up, None, 0.6, 0, scale, api_name="/analyze")[1]))
+                            lambda: a.predict(up, None, 0.6, 0, scale, api_name="/analyze")[0]))
         rows.append(measure(server, "/overlay", lambda: a.predict(0.3, api_name="/overlay")))
         rows.append(measure(server, "/channel", lambda: a.predict(5, api_name="/channel")))
         rows.append(measure(server, "/pixel", lambda: a.predict(500, 400, api_name="/pixel")))
@@ -112,7 +112,7 @@ def run(checkpoint: Path, workdir: Path) -> dict:
                             lambda: a.predict(handle_file(str(bomb)), None, 0.6, 0, 1.0, api_name="/analyze")))
         tiff = write_many_page_tiff(workdir / "pages.tif", TIFF_PAGES)
         rows.append(measure(server, f"/analyze TIFF with {TIFF_PAGES} pages",
-                            lambda: a.predict(handle_file(str(tiff)), None, 0.6, 0, 1.0, api_name="/analyze")[1]))
+                            lambda: a.predict(handle_file(str(tiff)), None, 0.6, 0, 1.0, api_name="/analyze")[0]))
         end = server.rss_mb()
     return {"checkpoint": str(checkpoint), "upload": f"{budget.MAX_SIDE}x{budget.MAX_SIDE}", "scale": scale,
             "rss_idle_mb": round(idle), "rss_after_first_mb": round(after_first), "rss_end_mb": round(end),

@@ -163,7 +163,8 @@ def test_integrated_gradients_let_a_waiting_analysis_use_the_model(predictor, rg
     def first_pass_done() -> float:
         if not analysis.is_alive() and not done:
             analysis.start()
-            while predictor._waiting == 0:  # the analysis is waiting for the model
+            give_up = time.monotonic() + 30  # an analysis blocked elsewhere never announces itself
+            while predictor._waiting == 0 and time.monotonic() < give_up:  # the analysis waits for the model
                 time.sleep(0.001)
         return real()
 
@@ -173,3 +174,23 @@ def test_integrated_gradients_let_a_waiting_analysis_use_the_model(predictor, rg
     done.append("ig")
     analysis.join()
     assert done == ["analysis", "ig"]
+
+
+@pytest.mark.parametrize(("fmt", "kwargs", "refused"), [
+    ("PNG", {}, True), ("TIFF", {}, True), ("WEBP", {}, True), ("JPEG", {"progressive": True}, True),
+    ("JPEG", {}, False),  # baseline JPEG: decoded at reduced size (draft), any size up to Pillow's limit
+])
+def test_decode_budget_is_checked_from_the_header(tmp_path, monkeypatch, fmt, kwargs, refused):
+    from PIL import Image
+
+    from app import image_io
+
+    monkeypatch.setattr(budget, "MAX_DECODE_PIXELS", 20_000)
+    path = tmp_path / f"x.{fmt.lower()}"
+    Image.new("RGB", (200, 150), (90, 120, 30)).save(path, fmt, **kwargs)
+    if refused:
+        with pytest.raises(image_io.InputError, match=r"200x150 \(0\.0 megapixels\); .*over 0 megapixels are refused"):
+            image_io.load_image(path)
+    else:
+        assert image_io.load_image(path).rgb.shape == (150, 200, 3)
+
