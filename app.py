@@ -33,7 +33,6 @@ def main(argv: list[str] | None = None) -> int:
         checkpoint = here if found else root / checkpoint
     limit_malloc_arenas()
     os.chdir(root)  # example paths and gradio's allowed paths are relative to the repository
-    sys.path.insert(0, str(root))
     try:  # Hugging Face ZeroGPU: import `spaces` before torch initialises CUDA
         import spaces  # type: ignore[import-not-found]  # noqa: F401
     except ImportError:

@@ -11,8 +11,8 @@ from typing import Any
 
 import pandas as pd
 
-from gald import ablation_stats
-from gald.export import phased_learning_curve
+from gald.ablation import stats as ablation_stats
+from gald.reports.training_phases import phased_learning_curve
 
 from . import plots
 from .inference import Predictor
@@ -56,7 +56,7 @@ def dashboard_values(pred: Predictor) -> tuple[Any, ...]:
         iou, curves = plots.iou_bars(ev, names), plots.boundary_curves(ev)
         errors = plots.error_decomposition_bars(ev.get("error_decomposition"))
         sl = table(*plots.small_large_table(ev, names))
-    seeded = {}  # Table 1 with several seeds per row: gald.head_protocol and gald.end_to_end_protocol
+    seeded = {}  # Table 1 with several seeds per row: gald.ablation.head_protocol and gald.ablation.end_to_end
     for protocol, folder in PROTOCOL_FOLDERS.items():
         rows = ablation_stats.summarize(ablation_stats.load(path.parent / "ablations" / folder)) if path else []
         if rows:

@@ -12,9 +12,9 @@ import numpy as np
 from matplotlib import colormaps
 from PIL import Image
 
-from gald.segments import connected_segments, segment_mask_stats  # noqa: F401 (part of this module's API)
+from gald.data.constants import IGNORE_INDEX
+from gald.evaluation.segments import connected_segments, segment_mask_stats  # noqa: F401 (this module's API)
 
-IGNORE = 255
 # matplotlib's viridis as a 256-entry uint8 lookup table (the same map as gald.figures' PDF figures)
 VIRIDIS = (colormaps["viridis"](np.linspace(0.0, 1.0, 256))[:, :3] * 255).round().astype(np.uint8)
 # disagreement colours (Fig. 5 discussion: where does LD fix or break GA?)
@@ -49,7 +49,7 @@ def blend(image: np.ndarray, colour: np.ndarray, alpha: float, where: np.ndarray
 
 def label_overlay(image: np.ndarray, labels: np.ndarray, palette, alpha: float) -> np.ndarray:
     """Prediction or ground truth over the image; ignored pixels keep the image."""
-    return blend(image, colorize(labels, palette), alpha, where=labels != IGNORE)
+    return blend(image, colorize(labels, palette), alpha, where=labels != IGNORE_INDEX)
 
 
 def resize_map(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -95,7 +95,7 @@ def disagreement(image: np.ndarray, ga: np.ndarray, gald: np.ndarray,
     if label is None:
         out[differ] = DIFFER
         return out, stats
-    valid = label != IGNORE
+    valid = label != IGNORE_INDEX
     ga_ok, gald_ok = (ga == label) & valid, (gald == label) & valid
     masks = {"gald_right": differ & gald_ok & ~ga_ok, "ga_right": differ & ga_ok & ~gald_ok,
              "both_wrong": differ & valid & ~ga_ok & ~gald_ok}

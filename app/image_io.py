@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from gald.data.constants import IGNORE_INDEX
+
 from . import budget
 
 ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF")  # JPEG also opens MPO (multi-picture JPEG)
@@ -28,7 +30,6 @@ MIN_SIDE = 16
 MAX_ASPECT = 10
 MAX_SIDE = budget.MAX_SIDE  # longer side after downscaling (app/budget.py derives it)
 OUT_OF_RANGE_TOLERANCE = 0.01  # share of label pixels with unknown ids that is silently ignored
-IGNORE = 255
 
 
 class InputError(ValueError):
@@ -217,7 +218,7 @@ def _colour_label(rgb: np.ndarray, palette: np.ndarray, name: str) -> np.ndarray
     lut = np.full(len(uniq), -1, dtype=np.int64)
     for cls, code in enumerate(pal_codes.tolist()):
         lut[uniq == code] = cls
-    lut[(lut < 0) & (uniq == 0)] = IGNORE  # (0, 0, 0): void in CamVid / Cityscapes colour labels
+    lut[(lut < 0) & (uniq == 0)] = IGNORE_INDEX  # (0, 0, 0): void in CamVid / Cityscapes colour labels
     unknown = np.flatnonzero(lut < 0)
     if unknown.size:
         counts = np.bincount(inverse, minlength=len(uniq))[unknown]
@@ -243,7 +244,7 @@ def _id_label(ids: np.ndarray, num_classes: int, void_ids: set[int], name: str,
                          f"{sorted(void_ids)} as void")
     if bad.any():
         notices.append(f"{share:.2%} of label pixels had unknown ids and are ignored")
-    out = np.where(valid, ids, IGNORE).astype(np.uint8)
+    out = np.where(valid, ids, IGNORE_INDEX).astype(np.uint8)
     return out
 
 
@@ -267,7 +268,7 @@ def load_label(path: str | os.PathLike, *, num_classes: int, palette: list | np.
         else:
             raise InputError(f"label {name!r} is {img.size[0]}x{img.size[1]} pixels but the image is "
                              f"{image_size[0]}x{image_size[1]}; upload the label that belongs to this image")
-    void_ids = {IGNORE, num_classes if void_id is None else int(void_id)}
+    void_ids = {IGNORE_INDEX, num_classes if void_id is None else int(void_id)}
     mode = img.mode
     if mode == "F":
         raise InputError(f"label {name!r} is a float image; labels must hold integer class ids or colours")

@@ -25,10 +25,12 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 import gald
+from gald.evaluation.inference import Inference
+from gald.heads import HEAD_KEYS, LD_OFF_KEY, LD_OFF_STAGE, TITLES
+from gald.heads import HEADS as HEAD_REGISTRY
 
 from . import DEFAULT_CHECKPOINT, budget, scratch
 
@@ -42,9 +44,8 @@ except ImportError:  # everywhere else a no-op
         return fn if fn is not None else (lambda f: f)
 
 
-HEADS = ("fcn", "ga", "gald")  # Fig. 5 (b)-(d)
-HEAD_LOGITS = {"fcn": "logits_fcn", "ga": "logits_ga", "gald": "logits_gald"}
-HEAD_TITLES = {"fcn": "FCN", "ga": "GA", "gald": "GALD"}
+HEADS = HEAD_KEYS  # Fig. 5 (b)-(d)
+HEAD_TITLES = TITLES
 SCALE_RANGE = (0.5, budget.MAX_SCALE)  # input scales the app offers: beyond 2x a 2-core CPU takes seconds per image
 
 
@@ -121,23 +122,18 @@ class Predictor:
 
     def __init__(self, model: gald.GALDNet, meta: dict[str, Any], *, checkpoint_path: str | None = None,
                  device: str | None = None, cache_size: int = 8) -> None:
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.inference = Inference(model, meta, device)  # the path gald.evaluate measures
+        self.device = self.inference.device
         if self.device.type == "cpu":
             torch.set_num_threads(cpu_count())
-        self.model = model.to(self.device).eval()
-        self.meta = meta
+        self.model, self.meta = self.inference.model, meta
         self.checkpoint_path = checkpoint_path
         cfg = model.config
         self.num_classes = cfg.num_classes
-        names = meta.get("class_names") or [f"class {i}" for i in range(self.num_classes)]
-        self.class_names: list[str] = [str(n) for n in names]
-        palette = meta.get("palette") or _default_palette(self.num_classes)
-        self.palette = np.asarray(palette, dtype=np.uint8).reshape(-1, 3)[: self.num_classes]
-        norm = meta.get("normalization") or {}
-        self.mean = np.asarray(norm.get("mean", (0.485, 0.456, 0.406)), dtype=np.float32)
-        self.std = np.asarray(norm.get("std", (0.229, 0.224, 0.225)), dtype=np.float32)
-        self.scale = float((meta.get("inference") or {}).get("scale", 1.0))
-        self.void_id = meta.get("void_id")
+        self.class_names: list[str] = self.inference.class_names
+        self.palette = self.inference.palette
+        self.scale = self.inference.scale
+        self.void_id = self.inference.void_id
         self.has_ld = cfg.uses_ld  # LD on vs off, and the mask M (Fig. 4 also shows LDGA masks)
         self.cache_size = cache_size
         self._cache: OrderedDict[str, Analysis] = OrderedDict()
@@ -184,13 +180,8 @@ class Predictor:
         return min(SCALE_RANGE[0], self.scale), max(SCALE_RANGE[1], self.scale)
 
     def preprocess(self, rgb: np.ndarray, scale: float | None = None) -> torch.Tensor:
-        h, w = rgb.shape[:2]
-        scale = self.scale if scale is None else scale
-        if scale != 1.0:
-            size = (max(8, round(w * scale)), max(8, round(h * scale)))
-            rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR))
-        x = (rgb.astype(np.float32) / 255.0 - self.mean) / self.std
-        return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]
+        """The network input: `gald.evaluation.inference.Preprocessing`, the path gald.evaluate measures."""
+        return self.inference.preprocessing(rgb, scale)
 
     @staticmethod
     def capped_scale(height: int, width: int, scale: float) -> float:
@@ -252,15 +243,11 @@ class Predictor:
         x = self.preprocess(rgb, scale)
         with self._model_turn():
             on = run_network(self.model, x, self.has_ld)
-        size = rgb.shape[:2]
-        heads = [h for h in HEADS if HEAD_LOGITS[h] in on]
-        ld_off = "logits_gald_ld_off" in on
-        logits = torch.cat([on[HEAD_LOGITS[h]] for h in heads] + ([on["logits_gald_ld_off"]] if ld_off else []))
-        big = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
-        labels = gald.metrics.class_map(big).to(torch.uint8).numpy()
-        preds = {h: labels[i] for i, h in enumerate(heads)}
-        if ld_off:
-            preds["gald_ld_off"] = labels[-1]
+        logits = {h.key: on[h.stage] for h in HEAD_REGISTRY if h.stage in on}
+        if LD_OFF_STAGE in on:
+            logits[LD_OFF_KEY] = on[LD_OFF_STAGE]
+        maps = Inference.class_maps(logits, tuple(x.shape[-2:]), rgb.shape[:2])
+        preds = {key: m.to(torch.uint8).numpy() for key, m in maps.items()}
         mask = on["M"][0].numpy().astype(np.float32) if "M" in on else None
         stages = {k: v[0].half().numpy() for k, v in on.items()}  # torch converts 6x faster than numpy
         analysis = Analysis(key=key, image=rgb, preds=preds, mask=mask, stages=stages,
@@ -331,10 +318,3 @@ class Predictor:
             while len(self._attr_cache) > 4 * self.cache_size:
                 self._attr_cache.popitem(last=False)
         return heat
-
-
-def _default_palette(k: int) -> list[list[int]]:
-    """Distinct colours for checkpoints without a palette (golden-angle hues)."""
-    import colorsys
-
-    return [[round(255 * c) for c in colorsys.hsv_to_rgb((i * 0.618034) % 1.0, 0.65, 0.9)] for i in range(k)]

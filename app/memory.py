@@ -41,7 +41,7 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
     """Cap glibc's malloc arenas (unless MALLOC_ARENA_MAX is set). Gradio runs each request on a worker
     thread and glibc gives busy threads their own arenas, which grow and are rarely returned: measured over
     400 sequential analyses, resident memory rose 10.5 MB / 100 requests with the default and 3.9 with 2
-    arenas (benchmarks/RESULTS.md). Returns whether the cap was applied."""
+    arenas (docs/results/memory_and_load.md). Returns whether the cap was applied."""
     lib = _glibc()
     if os.environ.get("MALLOC_ARENA_MAX") or lib is None:
         return False

@@ -13,9 +13,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from gald.heads import HEADS
+
 from .inference import HEAD_TITLES, Analysis, Predictor
 
-HEAD_LOGITS = {"fcn": "logits_fcn", "ga": "logits_ga", "gald": "logits_gald"}
+HEAD_LOGITS = {h.key: h.stage for h in HEADS}
 REGION_RADIUS = 1  # feature cells around the pixel that the attribution explains (3x3 at most)
 
 

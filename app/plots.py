@@ -11,14 +11,13 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from gald.ablation_rows import row_title
-from gald.segments import ERROR_KINDS
+from gald.ablation.rows import row_title
+from gald.evaluation.metrics import small_large_split
+from gald.evaluation.segments import ERROR_KINDS
+from gald.heads import LD_OFF_KEY, LD_OFF_TITLE, TITLES
 
 HEAD_COLOURS = {"fcn": "#9aa5b1", "ga": "#4c78a8", "gald": "#f58518", "gald_ld_off": "#b279a2"}
-HEAD_NAMES = {"fcn": "FCN", "ga": "GA", "gald": "GALD", "gald_ld_off": "GALD, LD off"}
-SMALL_CLASSES = ("Pole", "SignSymbol", "Fence", "Pedestrian", "Bicyclist")
-LARGE_CLASSES = ("Sky", "Building", "Road", "Pavement", "Tree", "Car")
-SMALL_SHARE = 0.02  # fallback split for other datasets: classes under 2% of the pixels are "small"
+HEAD_NAMES = {**TITLES, LD_OFF_KEY: LD_OFF_TITLE}
 FONT = dict(family="Inter, system-ui, sans-serif", size=12)
 
 
@@ -164,13 +163,9 @@ def iou_bars(ev: dict[str, Any], class_names: list[str]) -> go.Figure:
 
 
 def split_classes(class_names: list[str], shares: dict[str, float] | None) -> tuple[list[str], list[str]]:
-    """Small vs large classes: the CamVid lists when the names match, else pixel share < 2%."""
-    if set(SMALL_CLASSES) | set(LARGE_CLASSES) <= set(class_names):
-        return list(SMALL_CLASSES), list(LARGE_CLASSES)
-    if not shares:
-        return [], list(class_names)
-    small = [n for n in class_names if float(shares.get(n, 1.0)) < SMALL_SHARE]
-    return small, [n for n in class_names if n not in small]
+    """Small vs large classes by the library's one rule (gald.evaluation.metrics.small_large_split)."""
+    split = small_large_split(class_names, shares)
+    return split["small"], split["large"]
 
 
 def small_large_table(ev: dict[str, Any], class_names: list[str]) -> tuple[list[str], list[list[Any]]]:

@@ -22,7 +22,8 @@ import torch
 from PIL import Image
 
 import gald
-from gald.segments import decompose_errors
+from gald.data.constants import IGNORE_INDEX
+from gald.evaluation.segments import decompose_errors
 
 from . import budget, figures, plots, scratch
 from .inference import HEAD_TITLES, Analysis, Predictor, cpu_count
@@ -223,7 +224,7 @@ def image_metrics(pred: Predictor, analysis: Analysis, label: np.ndarray | None)
         counts = np.bincount(target + analysis.preds[head][valid], minlength=k * k)[: k * k]
         cm.mat = torch.from_numpy(counts.reshape(k, k).astype(np.int64))
         results[head], mats[head] = cm.compute(), cm.mat.numpy()
-    valid = label[label != figures.IGNORE]
+    valid = label[label != IGNORE_INDEX]
     shares = np.bincount(valid, minlength=pred.num_classes)[: pred.num_classes] / max(valid.size, 1)
     # every other pixel (band 5 px -> 2): ~4x cheaper, so an analysis stays under its time budget; the split-level
     # figures (gald.evaluate) are at full resolution
@@ -269,7 +270,7 @@ def titles() -> dict[str, str]:
 
 
 def ga_reach_note(pred: Predictor) -> str:
-    """What the checkpoint's GA module really aggregates (benchmarks/ga_reach.py, `CKPT.ga_reach.json`),
+    """What the checkpoint's GA module really aggregates (gald/reports/ga_reach.py, `CKPT.ga_reach.json`),
     shown where users compare the GA and GALD stages."""
     cfg = pred.model.config
     if not cfg.uses_ga:
@@ -301,7 +302,7 @@ def ga_reach_note(pred: Predictor) -> str:
 def paper_figure(pred: Predictor, analysis: Analysis, label: np.ndarray | None, which: str, fmt: str,
                  folder: Path) -> Path:
     """Figure 5 (stages) or Figure 4 (LD mask) of this analysis as a PDF or PNG file (gald.figures)."""
-    from gald import figures as paper
+    from gald.reports import figures as paper
 
     if which not in ("fig4", "fig5"):
         raise ValueError(f"unknown figure {which!r}; valid: ['fig4', 'fig5']")

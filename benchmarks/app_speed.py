@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 TARGETS = {"analysis": 1.0, "analysis_e2e": 0.5, "channel": 0.1, "gradcam": 3.0, "pixel": 0.2}

@@ -40,6 +40,6 @@ if [ -n "${CALIBRATE:-}" ]; then
   .venv/bin/python -m gald.calibrate --checkpoint "$EXPORTED" --data "$DATA" --split train --out "$CK" --no-progress
 fi
 .venv/bin/python -m gald.evaluate --checkpoint "$CK" --data "$DATA" --split val --json "$CK.eval.json" --no-progress
-.venv/bin/python -m benchmarks.mask_vs_segment --checkpoint "$CK" --data "$DATA" --json "$CK.mask.json"
-.venv/bin/python -m benchmarks.ga_reach --checkpoint "$CK" --data "$DATA" --json "$CK.ga_reach.json"
-.venv/bin/python -m benchmarks.model_card --checkpoint "$CK"
+.venv/bin/python -m gald.reports.mask_vs_segment --checkpoint "$CK" --data "$DATA" --json "$CK.mask.json"
+.venv/bin/python -m gald.reports.ga_reach --checkpoint "$CK" --data "$DATA" --json "$CK.ga_reach.json"
+.venv/bin/python -m gald.reports.model_card --checkpoint "$CK"

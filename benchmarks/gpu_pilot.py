@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from gald.export import learning_curve
+from gald.reports.training_phases import learning_curve
 
 # run name -> (label, the run it continued or None)
 RUNS = {

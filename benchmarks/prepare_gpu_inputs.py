@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
-from gald.checkpoint import checkpoint_paths
+from gald.io.checkpoint import checkpoint_paths
 
 
 def _size(path: Path) -> float:

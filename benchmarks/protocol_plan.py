@@ -3,9 +3,9 @@ whole table costs and whether it fits a budget.
 
     .venv/bin/python -m benchmarks.protocol_plan [--hours 3] [--head-iters 300] [--e2e-config CONFIG]
 
-Head protocol (`gald.head_protocol`): every row's modules after the frozen trunk on batch-8 feature maps of a
+Head protocol (`gald.ablation.head_protocol`): every row's modules after the frozen trunk on batch-8 feature maps of a
 480x360 image at output stride 16 (23x30, the shape the cache holds at scale 1), loss at half label resolution.
-End-to-end protocol (`gald.end_to_end_protocol`): the whole model of the e2e config on batch-8 crops (random
+End-to-end protocol (`gald.ablation.end_to_end`): the whole model of the e2e config on batch-8 crops (random
 data, so no weights are needed). Evaluation is timed as a forward pass over one val-sized input, times 101.
 Steps are timed after one warm-up step; the median of `--steps` is used.
 """
@@ -14,22 +14,20 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from gald.ablation.head_protocol import LOSS_STRIDE, HeadModel
+from gald.ablation.rows import CORE_ROWS, ROWS
+from gald.io.config_file import load_config
+from gald.models import GALDConfig, GALDNet
+from gald.training.engine import make_optimizer
+from gald.training.losses import GALDLoss
 
-from gald.config_file import load_config  # noqa: E402
-from gald.end_to_end_protocol import CORE_ROWS  # noqa: E402
-from gald.engine import make_optimizer  # noqa: E402
-from gald.head_protocol import LOSS_STRIDE, ROWS, HeadModel  # noqa: E402
-from gald.losses import GALDLoss  # noqa: E402
-from gald.models import GALDConfig, GALDNet  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 NUM_CLASSES, VAL_IMAGES, FEATURE_HW, IMAGE_HW = 11, 101, (23, 30), (360, 480)
 
@@ -79,7 +77,7 @@ def e2e_plan(config: str, steps: int) -> tuple[dict[str, float], int]:
     crop, iters = cfg["data"]["crop_size"], cfg["optim"]["iters"]
     out = {}
     for row in CORE_ROWS:
-        model = GALDNet(GALDConfig.from_dict({**cfg["model"], **ROWS[row], "num_classes": NUM_CLASSES})).train()
+        model = GALDNet(GALDConfig.from_dict({**cfg["model"], **ROWS[row].model, "num_classes": NUM_CLASSES})).train()
         step = _median_step(model, lambda: (torch.randn(8, 3, *crop), torch.randint(0, NUM_CLASSES, (8, *crop))),
                             steps)
         out[row] = iters * step + _eval_seconds(model, torch.randn(1, 3, *IMAGE_HW))

@@ -24,13 +24,17 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "reliability"))
-import reliability_cases as rc  # noqa: E402  (the cases are test code: tests/reliability/reliability_cases/)
-from reliability_cases.budget import BOMB_SIDE, TIFF_PAGES  # noqa: E402
-from reliability_cases.common import write_many_page_tiff, write_zero_png  # noqa: E402
-
-from app import DEFAULT_CHECKPOINT, budget  # noqa: E402
+from app import DEFAULT_CHECKPOINT, budget
+from benchmarks.app_harness import (
+    BOMB_SIDE,
+    REPO,
+    TIFF_PAGES,
+    AppClient,
+    AppProcess,
+    Peak,
+    write_many_page_tiff,
+    write_zero_png,
+)
 
 
 def largest_upload(workdir: Path) -> Path:
@@ -41,8 +45,8 @@ def largest_upload(workdir: Path) -> Path:
     return path
 
 
-def measure(server: rc.AppProcess, name: str, call) -> dict:
-    with rc.Peak(server) as peak:
+def measure(server: AppProcess, name: str, call) -> dict:
+    with Peak(server) as peak:
         try:
             out = call()
             answer = next((str(v) for v in (out if isinstance(out, (list, tuple)) else [out])
@@ -62,10 +66,11 @@ def run(checkpoint: Path, workdir: Path) -> dict:
     img = largest_upload(workdir)
     scale = budget.MAX_SCALE
     rows = []
-    with rc.AppProcess(checkpoint, workdir) as server:
+    with AppProcess(checkpoint, workdir) as server:
         idle = server.rss_mb()
-        a, b = rc.AppClient(server.url, False).client, rc.AppClient(server.url, False).client
-        warm = rc._good_png(workdir, "warm.png", (64, 48))
+        a, b = AppClient(server.url, False).client, AppClient(server.url, False).client
+        warm = workdir / "warm.png"
+        Image.open(img).resize((64, 64)).save(warm)
         a.predict(handle_file(str(warm)), None, 0.6, 0, 1.0, api_name="/analyze")  # lazy imports
         after_first = server.rss_mb()
         print(f"server RSS idle {idle:.0f} MB, after a first small analysis {after_first:.0f} MB", flush=True)

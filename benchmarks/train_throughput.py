@@ -13,7 +13,7 @@ For each it measures, as the median over timed steps after warm-up:
                 it, the loader starves the model (raise data.workers)
 then prints a torch.profiler table of where one step's time goes (forward / loss / backward / optimizer
 and the top ops). On CUDA it also compares bf16 autocast + channels_last with fp32. A step is timed the
-way the trainer runs it (gald.engine.train_step, loss read back with .item()).
+way the trainer runs it (gald.evaluation.evaluator.train_step, loss read back with .item()).
 """
 
 from __future__ import annotations
@@ -33,13 +33,13 @@ from typing import Any
 import torch
 from torch.profiler import ProfilerActivity, profile, record_function
 
-from gald.config_file import load_config
 from gald.data import CAMVID_CLASSES, DatasetError, TrainTransform, build_dataset
-from gald.engine import autocast_context, make_optimizer, train_step
-from gald.losses import GALDLoss
+from gald.data.sampling import ResumableSampler
+from gald.io.config_file import load_config
 from gald.models import GALDConfig, GALDNet
-from gald.sampling import ResumableSampler
-from gald.train import make_loader
+from gald.training.engine import autocast_context, make_optimizer, train_step
+from gald.training.losses import GALDLoss
+from gald.training.trainer import make_loader
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "configs" / "camvid_r18_gald_cpu.yaml"
@@ -63,7 +63,7 @@ def sync(device: torch.device) -> None:
 
 
 class Bench:
-    """Model + loss + optimizer built exactly as gald.train.Trainer builds them for the recipe."""
+    """Model + loss + optimizer built exactly as gald.training.trainer.Trainer builds them for the recipe."""
 
     def __init__(self, cfg: dict[str, Any], device: torch.device, *, amp: bool = False,
                  channels_last: bool = False) -> None:

@@ -5,11 +5,11 @@ Li et al., BMVC 2019) for semantic segmentation.
     stages = gald.stage_outputs(model, images)   # F, F_GA, F_GALD, M, logits_fcn/ga/gald
 """
 
-from .checkpoint import CheckpointError, load_checkpoint, read_metadata, save_checkpoint
-from .losses import GALDLoss, OhemCrossEntropy
-from .metrics import BoundaryIoU, ConfusionMatrix, boundary_band
+from .evaluation.metrics import BoundaryIoU, ConfusionMatrix, boundary_band
+from .io.checkpoint import CheckpointError, load_checkpoint, read_metadata, save_checkpoint
 from .models import ARRANGEMENTS, GALDConfig, GALDNet, build_model
-from .stages import LOGIT_KEYS, STAGE_MODULES, ld_switch, stage_outputs
+from .models.stages import LOGIT_KEYS, STAGE_MODULES, ld_switch, stage_outputs
+from .training.losses import GALDLoss, OhemCrossEntropy
 
 __version__ = "0.1.0"
 __all__ = [

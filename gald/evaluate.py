@@ -9,7 +9,7 @@ checkpoint's statistics and run at its inference scale (`meta["inference"]["scal
 `--scales`); metrics are always computed at the label's full resolution. Images larger than `--max-size`
 at the network input are evaluated with overlapping sliding windows.
 
-JSON output (`--json`), the shape read by the app and `benchmarks/ablation_table.py`:
+JSON output (`--json`), the shape read by the app and `gald/reports/ablation_table.py`:
 
     {"name", "split", "heads": {"gald"|"ga"|"fcn": {"miou", "pixel_accuracy", "small_miou", "large_miou",
      "per_class_iou": {class: iou}, "confusion_matrix"}}, "boundary_iou": {head: {"2": iou, "5": ...}},
@@ -36,22 +36,17 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from .checkpoint import CheckpointError, load_checkpoint
 from .data import (
-    CAMVID_CLASSES,
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    LARGE_CAMVID_CLASSES,
-    SMALL_CAMVID_CLASSES,
     DatasetError,
     EvalTransform,
     build_dataset,
 )
-from .engine import evaluate, summarize_small_large
-from .metrics import DEFAULT_BAND_WIDTHS
+from .evaluation.evaluator import evaluate, summarize_small_large
+from .evaluation.inference import Preprocessing, pick_device
+from .evaluation.metrics import DEFAULT_BAND_WIDTHS, small_large_split
+from .io.checkpoint import CheckpointError, load_checkpoint
 
 HEAD_ORDER = ("gald", "ga", "fcn")
-SMALL_SHARE = 0.02  # fallback split for non-CamVid class lists: < 2% of labelled pixels is "small"
 
 
 class EvaluationError(ValueError):
@@ -93,34 +88,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise EvaluationError("--device cuda requested but CUDA is not available on this machine")
-    return torch.device(name)
-
-
-def small_large_split(class_names: Sequence[str], pixel_share: dict[str, float]) -> dict[str, Any]:
-    """CamVid's named small/large classes when the class list is CamVid's, else pixel share < 2%."""
-    if sorted(class_names) == sorted(CAMVID_CLASSES):
-        return {"small": list(SMALL_CAMVID_CLASSES), "large": list(LARGE_CAMVID_CLASSES), "rule": "camvid"}
-    small = [n for n in class_names if pixel_share.get(n, 0.0) < SMALL_SHARE]
-    return {"small": small, "large": [n for n in class_names if n not in small],
-            "rule": f"class_pixel_share < {SMALL_SHARE:g}"}
-
-
 def run_evaluation(checkpoint: str | Path, data: str, split: str = "val", *, flip: bool = False,
                    scales: Sequence[float] = (1.0,), limit: int | None = None, max_size: int = 2048,
                    device: str = "auto", amp: bool = False, workers: int = 2,
                    band_widths: Sequence[int] = DEFAULT_BAND_WIDTHS, progress: bool = True) -> dict[str, Any]:
     """Load, evaluate and annotate; raises CheckpointError / DatasetError / EvaluationError."""
     t0 = time.perf_counter()
-    dev = pick_device(device)
+    dev = pick_device(device, EvaluationError)
     model, meta = load_checkpoint(checkpoint, map_location=dev)
     num_classes = model.config.num_classes
-    norm = meta.get("normalization") or {}
-    transform = EvalTransform(norm.get("mean", IMAGENET_MEAN), norm.get("std", IMAGENET_STD))
+    pre = Preprocessing.from_metadata(meta)  # the scale is applied by the evaluator, to the normalised tensor
+    transform = EvalTransform(pre.mean, pre.std)
     dataset = build_dataset(data, split, transform)
     if dataset.num_classes != num_classes:
         raise EvaluationError(f"dataset {data} [{split}] has {dataset.num_classes} classes but checkpoint "
@@ -133,7 +111,7 @@ def run_evaluation(checkpoint: str | Path, data: str, split: str = "val", *, fli
     n_total = len(dataset)
     if limit is not None and limit < n_total:
         dataset = Subset(dataset, range(limit))
-    input_scale = float((meta.get("inference") or {}).get("scale", 1.0))
+    input_scale = pre.scale
     loader = DataLoader(dataset, batch_size=1, num_workers=workers, pin_memory=dev.type == "cuda",
                         generator=torch.Generator())
     result = evaluate(model, loader, num_classes, device=dev, class_names=class_names, scales=tuple(scales),

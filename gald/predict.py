@@ -21,17 +21,17 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
-from .checkpoint import CheckpointError, load_checkpoint
-from .data import IMAGENET_MEAN, IMAGENET_STD, DatasetError, generate_palette, load_image
-from .engine import HEAD_NAMES, sliding_window
-from .metrics import class_map
+from .data import DatasetError, load_image
+from .evaluation.evaluator import sliding_window
+from .evaluation.inference import Inference, head_probabilities, pick_device
+from .evaluation.metrics import class_map
+from .heads import BY_KEY
+from .io.checkpoint import CheckpointError, load_checkpoint
 from .progress import progress
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
-HEAD_KEYS = {name: key for key, name in HEAD_NAMES.items()}  # "gald" -> "out", "ga" -> "ga_probe", ...
 
 
 class PredictError(ValueError):
@@ -45,7 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("input", type=Path, help="an image, or a folder of images (not searched recursively)")
     p.add_argument("--out", type=Path, default=Path("outputs/predictions"),
                    help="output folder (default: outputs/predictions)")
-    p.add_argument("--head", default="gald", choices=tuple(HEAD_KEYS), help="which head's prediction to write")
+    p.add_argument("--head", default="gald", choices=tuple(BY_KEY), help="which head's prediction to write")
     p.add_argument("--overlay", action="store_true", help="also write <stem>_overlay.png (colours over the photo)")
     p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity of the colours (default: 0.5)")
     p.add_argument("--max-size", type=int, default=2048, metavar="PX",
@@ -82,30 +82,21 @@ class Segmenter:
 
     def __init__(self, model: torch.nn.Module, meta: dict[str, Any], device: torch.device, head: str = "gald",
                  max_size: int = 2048) -> None:
-        self.model, self.meta, self.device, self.max_size = model.to(device).eval(), meta, device, max_size
+        self.inference = Inference(model, meta, device)
+        self.model, self.meta, self.device, self.max_size = self.inference.model, meta, device, max_size
         self.num_classes = model.config.num_classes
-        norm = meta.get("normalization") or {}
-        self.mean = np.asarray(norm.get("mean", IMAGENET_MEAN), np.float32)
-        self.std = np.asarray(norm.get("std", IMAGENET_STD), np.float32)
-        self.scale = float((meta.get("inference") or {}).get("scale", 1.0))
-        palette = meta.get("palette") or generate_palette(self.num_classes)
         self.palette = np.zeros((256, 3), np.uint8)
-        self.palette[: self.num_classes] = np.asarray(palette, np.uint8).reshape(-1, 3)[: self.num_classes]
+        self.palette[: self.num_classes] = self.inference.palette
         cfg = model.config
-        available = ["gald"] + (["ga"] if cfg.probes and cfg.uses_ga else []) + (["fcn"] if cfg.probes else [])
+        available = [h.key for h in self.inference.heads]
         if head not in available:
             raise PredictError(f"head {head!r} is not in this checkpoint ({cfg.arrangement}, probes={cfg.probes}); "
                                f"available: {available}")
-        self.key = HEAD_KEYS[head]
+        self.key = BY_KEY[head].output
 
     def tensor(self, rgb: np.ndarray) -> torch.Tensor:
         """(H, W, 3) uint8 -> the normalised (1, 3, h, w) network input at the checkpoint's inference scale."""
-        h, w = rgb.shape[:2]
-        if self.scale != 1.0:
-            size = (max(8, round(w * self.scale)), max(8, round(h * self.scale)))
-            rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR))
-        x = (rgb.astype(np.float32) / 255.0 - self.mean) / self.std
-        return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None].to(self.device)
+        return self.inference.preprocess(rgb)
 
     @torch.no_grad()
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
@@ -113,8 +104,7 @@ class Segmenter:
         x = self.tensor(rgb)
         logits = (sliding_window(self.model, x, self.max_size) if max(x.shape[-2:]) > self.max_size
                   else self.model(x))[self.key]
-        logits = F.interpolate(logits.float(), size=(h, w), mode="bilinear", align_corners=False)
-        return class_map(logits)[0].to(torch.uint8).cpu().numpy()
+        return class_map(head_probabilities(logits, (h, w)))[0].to(torch.uint8).cpu().numpy()
 
     def colour_png(self, ids: np.ndarray) -> Image.Image:
         img = Image.fromarray(ids)  # "L"; putpalette makes it "P"
@@ -126,14 +116,6 @@ class Segmenter:
         return Image.fromarray(blend.round().clip(0, 255).astype(np.uint8))
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise PredictError("--device cuda requested but CUDA is not available on this machine")
-    return torch.device(name)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -141,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.input.is_dir() and args.out.resolve() == args.input.resolve():
             raise PredictError(f"--out {args.out} is the input folder: the predictions would overwrite "
                                "PNG inputs; choose another folder")
-        device = pick_device(args.device)
+        device = pick_device(args.device, PredictError)
         model, meta = load_checkpoint(args.checkpoint, map_location=device)
         segmenter = Segmenter(model, meta, device, args.head, args.max_size)
     except (CheckpointError, PredictError) as exc:

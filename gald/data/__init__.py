@@ -20,13 +20,7 @@ from .constants import (
     SMALL_CAMVID_CLASSES,
     generate_palette,
 )
-from .datasets import (
-    VALID_PREFIXES,
-    CamVidDataset,
-    CityscapesDataset,
-    SegmentationDataset,
-    worker_init_fn,
-)
+from .datasets import VALID_PREFIXES, CamVidDataset, CityscapesDataset, SegmentationDataset, worker_init_fn
 from .loading import DatasetError, apply_lut, load_image, load_label, make_lut
 from .specs import build_dataset
 from .transforms import EvalTransform, TrainTransform, denormalize, normalize, resize_image, resize_label

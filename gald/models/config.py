@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from ..backbones import BACKBONES, LITE_SPECS
-from ..context import GA_MODULES
-from ..local_distribution import LD_DOWNSAMPLING, LD_VARIANTS
+from .backbones import BACKBONES, LITE_SPECS
+from .global_aggregation import GA_MODULES
+from .local_distribution import LD_DOWNSAMPLING, LD_VARIANTS
 
 # Table 1(c) / Fig. 3 arrangements; "fcn" is the baseline, "ga"/"ld" use one module alone.
 ARRANGEMENTS = ("fcn", "ga", "ld", "gald", "ldga", "parallel")

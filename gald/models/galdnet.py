@@ -18,12 +18,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..backbones import build_backbone
-from ..context import build_context
-from ..context.psp import conv_bn_relu
-from ..local_distribution import LocalDistribution
+from .backbones import build_backbone
 from .config import GALDConfig
+from .global_aggregation import build_context
 from .heads import ProbeHead, SegHead
+from .layers import conv_bn_relu
+from .local_distribution import LocalDistribution
 
 
 class GALDNet(nn.Module):

@@ -9,12 +9,12 @@ import torch
 from PIL import Image
 
 import gald
+from gald.data import constants
+from gald.data.constants import CAMVID_CLASSES
+from gald.models.backbones import IMAGENET_NORMALIZATION
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "app" / "examples"
-CAMVID_CLASSES = ["Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol", "Fence", "Car",
-                  "Pedestrian", "Bicyclist"]
-CAMVID_PALETTE = [[128, 128, 128], [128, 0, 0], [192, 192, 128], [128, 64, 128], [60, 40, 222], [128, 128, 0],
-                  [192, 128, 128], [64, 64, 128], [64, 0, 128], [64, 64, 0], [0, 128, 192]]
+CAMVID_PALETTE = [list(c) for c in constants.CAMVID_PALETTE]
 SIZE = (128, 96)  # width, height of the test images
 
 
@@ -22,7 +22,7 @@ def make_checkpoint(path: Path, scale: float = 1.0) -> Path:
     torch.manual_seed(0)
     model = gald.build_model(num_classes=11, backbone="resnet18", arrangement="gald").eval()
     meta = {"class_names": CAMVID_CLASSES, "palette": CAMVID_PALETTE,
-            "normalization": {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
+            "normalization": IMAGENET_NORMALIZATION,
             "inference": {"scale": scale}}
     gald.save_checkpoint(path, model, meta)
     return path

@@ -150,7 +150,7 @@ def _pdf_page_size(path) -> tuple[float, float]:
 
 
 def test_figure_endpoint_returns_the_paper_figure_as_pdf(client, example_files):
-    from gald.figures import FIG5_SIZE
+    from gald.reports.figures import FIG5_SIZE
 
     image, label = example_files
     _analyze(client, image, label)

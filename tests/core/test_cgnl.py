@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 import gald
-from gald.context import CGNL
+from gald.models.global_aggregation import CGNL
 
 
 def _cgnl_with_sign_only_statistic(module: CGNL, x: torch.Tensor) -> torch.Tensor:

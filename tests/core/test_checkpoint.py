@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import gald
-from gald.checkpoint import CheckpointError, checkpoint_paths
+from gald.io.checkpoint import CheckpointError, checkpoint_paths
 
 META = {"class_names": ["a", "b", "c"], "palette": [[1, 2, 3], [4, 5, 6], [7, 8, 9]],
         "normalization": {"mean": [0.5] * 3, "std": [0.25] * 3}}
@@ -143,7 +143,7 @@ def test_export_learning_curve_from_a_resumed_log(tmp_path, model):
 
 
 def test_learning_curve_wall_time_skips_session_gaps(tmp_path):
-    from gald.export import learning_curve
+    from gald.reports.training_phases import learning_curve
 
     t0 = 1_800_000_000
     lines = [{"step": 10, "event": "train", "total": 2.0, "time": t0},
@@ -175,8 +175,8 @@ def test_export_at_another_output_stride_keeps_the_weights(tmp_path):
 
 
 def test_export_keeps_the_parent_phase_for_the_model_card(tmp_path, model):
-    from benchmarks.model_card import history_lines
     from gald.export import export_checkpoint
+    from gald.reports.model_card import history_lines
 
     phase1 = {**META, "training": {"pretrained_backbone": "imagenet", "step": 100,
                                    "optim": {"batch_size": 16, "lr": 0.02, "warmup_iters": 10, "time_budget_s": 60},

@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 
 import gald
-from gald.backbones import LITE_SPECS, PretrainedWeightsError, backbone_normalization, build_backbone
-from gald.backbones.efficientnet_lite import EfficientNetLite, SameConv2d, lite_weights_path, load_lite_weights
+from gald.models.backbones import LITE_SPECS, PretrainedWeightsError, backbone_normalization, build_backbone
+from gald.models.backbones.efficientnet_lite import EfficientNetLite, SameConv2d, lite_weights_path, load_lite_weights
 
 
 @pytest.mark.parametrize("variant", sorted(LITE_SPECS))

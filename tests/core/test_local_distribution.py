@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import gald
-from gald.local_distribution import LD_DOWNSAMPLING, LocalDistribution
+from gald.models.local_distribution import LD_DOWNSAMPLING, LocalDistribution
 
 
 @pytest.mark.parametrize("downsample", LD_DOWNSAMPLING)

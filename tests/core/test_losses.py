@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gald.losses import GALDLoss, OhemCrossEntropy
+from gald.training.losses import GALDLoss, OhemCrossEntropy
 
 
 def brute_force_ohem_crop(logits, target, thresh, ratio, ignore=255):

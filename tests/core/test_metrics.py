@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from gald.metrics import BoundaryIoU, ConfusionMatrix, boundary_band, class_split_by_share
+from gald.data.constants import CAMVID_CLASSES
+from gald.evaluation.metrics import BoundaryIoU, ConfusionMatrix, boundary_band, small_large_split
 
 
 def test_iou_hand_computed():
@@ -55,7 +56,11 @@ def test_boundary_iou_penalises_shifted_boundary_only_in_band():
 
 
 def test_small_large_split():
-    assert class_split_by_share([0.5, 0.01, 0.3, 0.019]) == ([1, 3], [0, 2])
+    shares = {"a": 0.5, "b": 0.01, "c": 0.3, "d": 0.019}
+    assert small_large_split(list(shares), shares) == {"small": ["b", "d"], "large": ["a", "c"],
+                                                       "rule": "class_pixel_share < 0.02"}
+    camvid = small_large_split(list(reversed(CAMVID_CLASSES)), None)
+    assert camvid["rule"] == "camvid" and "Pole" in camvid["small"] and "Road" in camvid["large"]
 
 
 @pytest.mark.parametrize("width", [0, 1, 3, 7, 40])

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 import gald
-from gald.backbones import RESNET_SPECS
-from gald.context import GA_MODULES
+from gald.models.backbones import RESNET_SPECS
+from gald.models.global_aggregation import GA_MODULES
 
 SIZES = [(97, 131), (360, 480)]
 

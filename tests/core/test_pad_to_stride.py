@@ -1,12 +1,12 @@
-"""benchmarks/pad_to_stride.py's wrapper: outputs at the input's size, and identical to the bare network when
+"""gald/reports/pad_to_stride.py's wrapper: outputs at the input's size, and identical to the bare network when
 the input already is a multiple of the stride (nothing padded, nothing moved)."""
 
 from __future__ import annotations
 
 import torch
 
-from benchmarks.pad_to_stride import PaddedToMultiple
 from gald import GALDConfig, GALDNet
+from gald.reports.pad_to_stride import PaddedToMultiple
 
 
 def _tiny() -> GALDNet:

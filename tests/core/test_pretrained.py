@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from gald.backbones import PretrainedWeightsError
-from gald.backbones.resnet import ResNet, resnet
+from gald.models.backbones import PretrainedWeightsError
+from gald.models.backbones.resnet import ResNet, resnet
 
 
 def _torchvision_style_state(depth):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from gald.segments import ERROR_KINDS, ErrorDecomposition, decompose_errors, error_kind_map
+from gald.evaluation.segments import ERROR_KINDS, ErrorDecomposition, decompose_errors, error_kind_map
 
 K = 4
 
@@ -54,7 +54,7 @@ def test_split_shares_and_shape_check():
 
 
 def test_mask_follows_segment_size_measure():
-    from gald.segments import mask_size_correlation, segment_mask_stats
+    from gald.evaluation.segments import mask_size_correlation, segment_mask_stats
 
     pred = np.zeros((60, 80), np.uint8)
     pred[5:9, 5:9], pred[20:26, 40:46], pred[40:44, 60:64] = 1, 2, 3  # three small segments in one large

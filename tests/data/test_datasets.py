@@ -11,14 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from gald.data import (
-    CAMVID_CLASSES,
-    CAMVID_PALETTE,
-    DatasetError,
-    build_dataset,
-    normalize,
-    worker_init_fn,
-)
+from gald.data import CAMVID_CLASSES, CAMVID_PALETTE, DatasetError, build_dataset, normalize, worker_init_fn
 
 H, W = 24, 32
 

@@ -6,14 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from gald.data import (
-    IMAGENET_MEAN,
-    EvalTransform,
-    TrainTransform,
-    denormalize,
-    normalize,
-    resize_label,
-)
+from gald.data import IMAGENET_MEAN, EvalTransform, TrainTransform, denormalize, normalize, resize_label
 
 H, W = 24, 32
 

@@ -12,8 +12,9 @@ import pytest
 import torch
 
 import gald
-from gald.engine import autocast_context, evaluate, make_optimizer, train_step
-from gald.losses import GALDLoss
+from gald.evaluation.evaluator import evaluate
+from gald.training.engine import autocast_context, make_optimizer, train_step
+from gald.training.losses import GALDLoss
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (run with pytest -m gpu)")]

@@ -4,16 +4,10 @@ app served in-process."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-import reliability_cases as rc  # noqa: E402  (tests/reliability is on sys.path: pytest's prepend import mode)
+import reliability_cases as rc  # tests/reliability is on sys.path: pytest's prepend import mode
 
 
 def known_bug(name: str) -> list[pytest.MarkDecorator]:

@@ -42,7 +42,7 @@ def test_scratch_folder_removed_at_shutdown(budget_server):
 def test_expired_session_says_so(rel_server, rel_app, tmp_path):
     """gradio drops the state of the oldest sessions; the next request from one of them is told it expired."""
     demo, _ = rel_server
-    good = rc._good_png(tmp_path, "good.png", (48, 32), seed=1)
+    good = rc.good_png(tmp_path, "good.png", (48, 32), seed=1)
     rel_app.analyze(good)
     client = rel_app.client
     client.predict(0.5, api_name="/overlay")  # the session is alive

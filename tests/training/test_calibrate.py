@@ -11,7 +11,7 @@ import torch
 
 import gald.calibrate
 from gald import load_checkpoint
-from gald.calibrate import fit_class_bias, miou_of
+from gald.evaluation.calibration import fit_class_bias, miou_of
 
 
 def test_fit_recovers_a_class_the_logits_under_predict():
@@ -81,7 +81,7 @@ def test_calibrate_cli_refusals_are_one_line_and_exit_2(trained_run, camvid_root
 
 def test_inference_scale_benchmark_tables_each_scale_and_reuses_its_cache(trained_run, camvid_root, tmp_path,
                                                                           capsys, one_thread):
-    from benchmarks import inference_scale
+    from gald.reports import inference_scale
 
     cache, out = tmp_path / "cache", tmp_path / "scales.json"
     args = ["--checkpoint", str(trained_run / "best"), "--data", f"camvid:{camvid_root}", "--scales", "1.0,1.5",

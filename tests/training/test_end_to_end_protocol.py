@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import json
 
-from benchmarks import head_protocol_table
-from gald import end_to_end_protocol as e2e
-from gald.ablation_stats import load, summarize
+from gald.ablation import end_to_end as e2e
+from gald.ablation.rows import config_overrides
+from gald.ablation.stats import load, summarize
+from gald.reports import head_protocol_table
 
 
-def test_row_overrides_are_the_head_protocol_rows():
-    assert e2e.row_overrides("fcn") == ['model.arrangement="fcn"']
-    assert 'model.ga_kwargs={"structure": "residual_full"}' in e2e.row_overrides("gald_residual_full")
+def test_row_overrides_come_from_the_row_registry():
+    assert config_overrides("fcn") == ['model.arrangement="fcn"']
+    assert 'model.ga_kwargs={"structure": "residual_full"}' in config_overrides("gald_residual_full")
 
 
 def test_protocol_runs_skips_and_tables(tiny_config, camvid_root, tmp_path, capsys):

@@ -28,7 +28,7 @@ from gald.data import (
     EvalTransform,
     build_dataset,
 )
-from gald.engine import evaluate
+from gald.evaluation.evaluator import evaluate
 
 HEADS = ("gald", "ga", "fcn")
 
@@ -114,7 +114,7 @@ def test_evaluate_cli_writes_the_documented_json(trained_run, camvid_root, tmp_p
     assert prov["flip"] is True and prov["scales"] == [0.75, 1.0] and prov["input_scale"] == 1.0
     assert prov["limit"] == 3 and prov["dataset_size"] == 4 and prov["device"] == "cpu"
     assert prov["torch"] == torch.__version__ and prov["date"][:2] == "20" and prov["wall_time_s"] > 0
-    assert ev["training"]["optim"]["iters"] == 30  # what benchmarks/ablation_table.py reads
+    assert ev["training"]["optim"]["iters"] == 30  # what gald/reports/ablation_table.py reads
 
 
 def test_evaluate_cli_errors_are_one_line_and_exit_2(trained_run, camvid_root, tmp_path, capsys, one_thread):

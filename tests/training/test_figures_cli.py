@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 import gald
-from gald import figures
+from gald.reports import figures
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "app" / "examples"

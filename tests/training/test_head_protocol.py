@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
-from benchmarks import head_protocol_table
-from gald import head_protocol
+from gald.ablation import head_protocol
+from gald.reports import head_protocol_table
 
 
 @pytest.fixture(scope="module")
@@ -77,10 +78,17 @@ def test_statistics_pair_by_seed(tmp_path):
     assert not rows[1]["delta"]["excludes_zero"]
 
 
-def test_row_order_covers_every_protocol_row():
-    from gald import ablation_stats
+def test_every_registered_row_builds_and_names_its_seed():
+    from gald.ablation.rows import ROWS, config_overrides, row_title
+    from gald.io.config_file import load_config
+    from gald.models import GALDConfig
 
-    assert set(ablation_stats.ROW_ORDER) == set(head_protocol.ROWS)
+    base = Path(__file__).resolve().parents[2] / "configs" / "camvid_ablation.yaml"
+    for key, row in ROWS.items():
+        cfg = load_config(base, [o for o in config_overrides(key)])
+        assert GALDConfig.from_dict({**cfg["model"], "num_classes": 11}).arrangement == row.model["arrangement"], key
+    assert row_title("camvid_ablation_gald_seed1") == "+CGNL+LD (GALD), seed 1"
+    assert row_title("my_new_row") == "my new row"
 
 
 def test_fig4_line_summarises_the_gald_seeds(tmp_path):

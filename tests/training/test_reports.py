@@ -1,10 +1,13 @@
-"""The README's tables are printed by scripts from the evaluation JSONs, never typed by hand."""
+"""The model cards' and Table 1's tables are printed by scripts from the evaluation JSONs, never typed by hand."""
 
 from __future__ import annotations
 
 import json
 
-from benchmarks import ablation_table, model_card
+import pytest
+
+from gald.io.checkpoint import FORMAT_NAME, FORMAT_VERSION
+from gald.reports import ablation_table, checkpoint_table, model_card
 
 CLASSES = ["Sky", "Pole", "Car"]
 
@@ -64,3 +67,26 @@ def test_ablation_table_rows_and_paper_deltas(tmp_path):
     table = ablation_table.markdown(rows).splitlines()
     assert table[2] == "| FCN | 30.0 | 10.0 | 80.0 | 25.0 | 73.7 (+0.0) |"
     assert table[3] == "| +CGNL+LD (GALD) | 35.0 (+5.0) | 10.0 | 80.0 | 25.0 | 79.6 (+5.9) |"
+
+
+def test_checkpoint_table_rows(tmp_path):
+    """One row per checkpoint: ImageNet found through a continued run's parent, sizes from the weight file,
+    heads main-first; checkpoints evaluated on different splits cannot share the table's header."""
+    def make(name, pretrained, parent=None, split="val"):
+        meta = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "inference": {"scale": 1.5},
+                "config": {"backbone": "resnet18", "output_stride": 8}, "training": {"pretrained_backbone": None}}
+        if parent:
+            meta["parent"] = {"training": {"pretrained_backbone": pretrained}}
+        else:
+            meta["training"]["pretrained_backbone"] = pretrained
+        (tmp_path / f"{name}.json").write_text(json.dumps(meta))
+        (tmp_path / f"{name}.safetensors").write_bytes(b"0" * 2**20)
+        (tmp_path / f"{name}.eval.json").write_text(json.dumps({**_eval(0.5), "split": split}))
+        return checkpoint_table.row(tmp_path / name)
+
+    out = checkpoint_table.markdown([make("a", "imagenet", parent=True), make("b", None)])
+    assert "GALD (main head) / GA probe / FCN probe" in out
+    assert "| `a` | resnet18 (ImageNet) | 8 | 1.5 | 50.0 / 49.0 / 48.0 | 1.0 MiB | [card](docs/model_cards/a.md) |" in out
+    assert "| `b` | resnet18 (from scratch) |" in out
+    with pytest.raises(ValueError, match="different splits"):
+        checkpoint_table.markdown([make("c", None), make("d", None, split="train")])

@@ -44,7 +44,7 @@ def test_interrupt_and_resume_is_bit_identical(tiny_config, tmp_path, tools):
 
 
 def test_stale_temp_files_of_a_killed_run_are_removed(tmp_path):
-    from gald.train_state import remove_stale_temp_files, write_snapshot
+    from gald.training.train_state import remove_stale_temp_files, write_snapshot
 
     run = tmp_path / "run"
     write_snapshot(run, 3, {"model": {"w": torch.ones(2)}})

@@ -2,9 +2,9 @@
 
 import pytest
 
-from gald.config_file import load_config, parse_override
-from gald.engine import poly_lr_lambda
-from gald.sampling import ResumableSampler
+from gald.data.sampling import ResumableSampler
+from gald.io.config_file import load_config, parse_override
+from gald.training.engine import poly_lr_lambda
 
 
 def test_resumed_sampler_continues_the_same_sequence():

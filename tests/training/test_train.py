@@ -104,7 +104,7 @@ def test_time_budget_fits_the_schedule_and_no_val_trains_without_validation(tiny
 
 def test_init_checkpoint_starts_from_a_runs_weights_and_refuses_another_architecture(trained_run, tiny_config,
                                                                                    tmp_path, tools, one_thread):
-    from gald.checkpoint import CheckpointError
+    from gald.io.checkpoint import CheckpointError
 
     out = tmp_path / "continued"
     rc = gald.train.main(tools.train_args(tiny_config, out, "--set", "optim.iters=1", "--set", "optim.lr=0.0",

@@ -15,13 +15,12 @@ import torch
 from PIL import Image
 
 import gald
+from gald.data.constants import CAMVID_CLASSES, CAMVID_PALETTE
 
 pytestmark = pytest.mark.browser
 
-CLASSES = ["Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol", "Fence", "Car", "Pedestrian",
-           "Bicyclist"]
-PALETTE = [[128, 128, 128], [128, 0, 0], [192, 192, 128], [128, 64, 128], [60, 40, 222], [128, 128, 0],
-           [192, 128, 128], [64, 64, 128], [64, 0, 128], [64, 64, 0], [0, 128, 192]]
+CLASSES = CAMVID_CLASSES
+PALETTE = [list(c) for c in CAMVID_PALETTE]
 TIMEOUT = 90_000
 
 
@@ -116,7 +115,7 @@ def test_app_in_browser(chromium_browser, app_url, artifacts_dir):
         data = pdf.read_bytes()
         assert data.startswith(b"%PDF-")
         box = re.search(rb"/MediaBox\s*\[\s*0\s+0\s+([\d.]+)\s+([\d.]+)\s*\]", data)
-        from gald.figures import FIG5_SIZE
+        from gald.reports.figures import FIG5_SIZE
         assert (float(box[1]), float(box[2])) == pytest.approx((72 * FIG5_SIZE[0], 72 * FIG5_SIZE[1]), abs=1)
 
         # 3. masks tab: mean mask, scatter plot, channel slider

@@ -11,12 +11,12 @@ from .budget import BudgetServer, Peak, attribution_case, budget_results, child_
 from .checkpoints import (
     CHECKPOINT_CASES,
     CheckpointCase,
-    _Payload,
+    Payload,
     app_refuses_checkpoint,
     checkpoint_results,
     run_checkpoint_case,
 )
-from .common import KNOWN_BUGS, Result, _good_png, make_checkpoint
+from .common import KNOWN_BUGS, Result, good_png, make_checkpoint
 from .data import data_results
 from .hygiene import hygiene_results
 from .input_cases import INPUT_CASES, InputCase
@@ -25,4 +25,4 @@ from .load import AppProcess, load_images, load_results, queue_max_size, run_loa
 from .source import source_results, unsafe_load_calls
 from .training import crash_resume, kill_during_validation, nan_stop
 
-__all__ = ['AppClient', 'AppProcess', 'BudgetServer', 'Peak', 'attribution_case', 'budget_results', 'child_peak', 'sampler_control', 'CHECKPOINT_CASES', 'CheckpointCase', 'INPUT_CASES', 'InputCase', 'KNOWN_BUGS', 'Result', '_Payload', '_good_png', 'app_refuses_checkpoint', 'checkpoint_results', 'crash_resume', 'data_results', 'hygiene_results', 'input_results', 'kill_during_validation', 'load_images', 'load_results', 'make_checkpoint', 'nan_stop', 'queue_max_size', 'run_checkpoint_case', 'run_input_case', 'run_load', 'sequential_memory', 'serve_inprocess', 'source_results', 'unsafe_load_calls']
+__all__ = ['AppClient', 'AppProcess', 'BudgetServer', 'Peak', 'attribution_case', 'budget_results', 'child_peak', 'sampler_control', 'CHECKPOINT_CASES', 'CheckpointCase', 'INPUT_CASES', 'InputCase', 'KNOWN_BUGS', 'Result', 'Payload', 'good_png', 'app_refuses_checkpoint', 'checkpoint_results', 'crash_resume', 'data_results', 'hygiene_results', 'input_results', 'kill_during_validation', 'load_images', 'load_results', 'make_checkpoint', 'nan_stop', 'queue_max_size', 'run_checkpoint_case', 'run_input_case', 'run_load', 'sequential_memory', 'serve_inprocess', 'source_results', 'unsafe_load_calls']

@@ -6,85 +6,25 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from .common import PYTHON, Result, _good_png, _short, write_many_page_tiff, write_zero_png
-from .inputs import AppClient
-from .load import AppProcess
+from benchmarks.app_harness import (
+    BOMB_SIDE,
+    TIFF_PAGES,
+    AppClient,
+    AppProcess,
+    Peak,
+    child_peak,
+    write_many_page_tiff,
+    write_zero_png,
+)
 
-BOMB_SIDE = 9380  # 88 MP: just under Pillow's decompression-bomb limit (89.5 MP), so Pillow alone lets it in
-TIFF_PAGES = 40_000  # ~4.5 MB; Pillow's n_frames walked these in 18-36 s on 2 cores
-
-
-class ProcessRSS:
-    """rss_mb() of one process and its children (what AppProcess offers, for any pid)."""
-
-    def __init__(self, pid: int) -> None:
-        import psutil
-
-        self.ps = psutil.Process(pid)
-
-    def rss_mb(self) -> float:
-        import psutil
-
-        total = 0
-        try:
-            for p in [self.ps, *self.ps.children(recursive=True)]:
-                total += p.memory_info().rss
-        except psutil.Error:
-            pass
-        return total / 2**20
-
-
-@dataclass
-class Peak:
-    """Samples `target.rss_mb()` every `interval` s in a thread: the peak above the level at entry."""
-
-    target: Any
-    interval: float = 0.02
-    before: float = 0.0
-    peak: float = 0.0
-    seconds: float = 0.0
-    _stop: threading.Event = field(default_factory=threading.Event)
-
-    def __enter__(self) -> Peak:
-        self.before = self.peak = self.target.rss_mb()
-        self._t0 = time.perf_counter()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.target.rss_mb())
-            self._stop.wait(self.interval)
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self.target.rss_mb())
-        self.seconds = time.perf_counter() - self._t0
-
-    @property
-    def delta(self) -> float:
-        return self.peak - self.before
-
-
-def child_peak(code: str, timeout: float = 120) -> Peak:
-    """Run `python -c code` under a Peak sampler: a positive control that a blow-up would be seen."""
-    proc = subprocess.Popen([PYTHON, "-c", code])
-    target = ProcessRSS(proc.pid)
-    with Peak(target) as peak:
-        proc.wait(timeout=timeout)
-    return peak
+from .common import Result, good_png, short
 
 
 def sampler_control() -> Result:
@@ -98,8 +38,8 @@ def _refused(fn, pattern: str) -> tuple[bool, str]:
     try:
         out = fn()
     except Exception as exc:
-        return bool(re.search(pattern, str(exc))), f"error: {_short(str(exc), 110)}"
-    return False, f"accepted: {_short(str(out), 60)}"
+        return bool(re.search(pattern, str(exc))), f"error: {short(str(exc), 110)}"
+    return False, f"accepted: {short(str(out), 60)}"
 
 
 def bomb_case(server: AppProcess, app: AppClient, workdir: Path, limit_mb: float = 150) -> list[Result]:
@@ -129,12 +69,12 @@ def many_pages_case(server: AppProcess, app: AppClient, other: AppClient, workdi
             ok = False
         latency[name] = time.perf_counter() - t if ok else float("inf")
 
-    run("alone", other, _good_png(workdir, "alone.png", seed=2), "Analysed")
+    run("alone", other, good_png(workdir, "alone.png", seed=2), "Analysed")
     run("tiff alone", app, tiff, "more than one frame")
     threads = [threading.Thread(target=run, args=("tiff", app, write_many_page_tiff(workdir / "pages2.tif",
                                                                                      TIFF_PAGES + 1),
                                                   "more than one frame")),
-               threading.Thread(target=run, args=("other", other, _good_png(workdir, "other.png", seed=3), "Analysed"))]
+               threading.Thread(target=run, args=("other", other, good_png(workdir, "other.png", seed=3), "Analysed"))]
     for t in threads:
         t.start()
     for t in threads:
@@ -176,7 +116,7 @@ def attribution_case(server: AppProcess, app: AppClient, workdir: Path, limit_mb
     reduced = re.search(r"runs at <= [\d.]+ megapixels.*reduced to input scale", str(text)) is not None
     out.append(Result("budget", f"{side}x{side} upload, Integrated Gradients (2 steps)",
                       f"reduced to the IG cap and said so, server +< {limit_mb:g} MB",
-                      f"{_short(str(text), 90)}; +{peak.delta:.0f} MB, {peak.seconds:.1f} s",
+                      f"{short(str(text), 90)}; +{peak.delta:.0f} MB, {peak.seconds:.1f} s",
                       reduced and peak.delta < limit_mb))
     return out
 
@@ -218,7 +158,7 @@ def quota_case(server: AppProcess) -> Result:
     ok = codes[:-1] == [200] * (n - 1) and codes[-1] == 429 and "try again in" in message
     return Result("budget", f"{n} uploads of {len(blob) // 2**20} MB from one client",
                   f"first {n - 1} stored, then 429 (quota {budget.CLIENT_UPLOAD_BYTES // 2**20} MB per "
-                  f"{budget.CLIENT_UPLOAD_WINDOW_S // 60} min)", f"{codes}; {_short(message, 70)}", ok)
+                  f"{budget.CLIENT_UPLOAD_WINDOW_S // 60} min)", f"{codes}; {short(message, 70)}", ok)
 
 
 def raw_call(url: str, api: str, body: str, timeout: float = 60) -> str:
@@ -271,17 +211,16 @@ def argument_cases(server: AppProcess, app: AppClient, good: Path) -> list[Resul
 
 def path_refusal_case(server: AppProcess) -> Result:
     """A FileData path outside the upload cache: refused with the reason, one log line, no traceback."""
-    from .hygiene import _raw_call
-
     before = server.log_path.read_text(errors="replace")
-    kind, text = _raw_call(server.url, [{"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}, None, 0.6, 0,
-                                        None])
+    text = raw_call(server.url, "analyze", json.dumps({"data": [{"path": "/etc/passwd", "meta": {
+        "_type": "gradio.FileData"}}, None, 0.6, 0, None]}))
+    kind = m.group(1) if (m := re.search(r"event: (\w+)", text)) else "?"
     time.sleep(0.5)
     log = server.log_path.read_text(errors="replace")[len(before):]
     lines = [line for line in log.splitlines() if line.strip()]
     ok = kind == "error" and "not uploaded by a user" in text and "Traceback" not in log and len(lines) == 1
     return Result("budget", "analyze(FileData path=/etc/passwd)", "error naming the reason; one log line",
-                  f"event {kind}; {len(lines)} log line(s): {_short(' | '.join(lines), 90)}", ok)
+                  f"event {kind}; {len(lines)} log line(s): {short(' | '.join(lines), 90)}", ok)
 
 
 class BudgetServer:
@@ -295,7 +234,7 @@ class BudgetServer:
         (self.stale / "png").mkdir(parents=True, exist_ok=True)
         self.server = AppProcess(checkpoint, workdir, env={"GALD_TRUSTED_PROXY": "1"})
         self.app, self.other = AppClient(self.server.url, False), AppClient(self.server.url, False)
-        self.good = _good_png(workdir, "good.png", (48, 32), seed=7)
+        self.good = good_png(workdir, "good.png", (48, 32), seed=7)
         self.app.analyze(self.good)  # the first request pays lazy imports
 
     def close(self) -> None:

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .common import PYTHON, REPO, TRACEBACK, Result, _short, free_port, make_checkpoint
+from .common import PYTHON, REPO, TRACEBACK, Result, free_port, make_checkpoint, short
 
 
-class _Payload:
+class Payload:
     """Unpickling this creates `marker`: if the file exists afterwards, code from a checkpoint ran."""
 
     def __init__(self, marker: str) -> None:
@@ -41,14 +41,14 @@ def _set_config(**kw: Any) -> Callable[[dict], None]:
 
 def _pickle_weights(protocol: int) -> Callable[[Path, Path, str], None]:
     def corrupt(weights: Path, meta: Path, marker: str) -> None:
-        weights.write_bytes(pickle.dumps({"state_dict": _Payload(marker)}, protocol=protocol))
+        weights.write_bytes(pickle.dumps({"state_dict": Payload(marker)}, protocol=protocol))
     return corrupt
 
 
 def _torch_save_weights(weights: Path, meta: Path, marker: str) -> None:
     import torch
 
-    torch.save({"state_dict": _Payload(marker)}, weights)
+    torch.save({"state_dict": Payload(marker)}, weights)
 
 
 def _truncate(keep: float | int) -> Callable[[Path, Path, str], None]:
@@ -76,7 +76,7 @@ def _bad_offsets(weights: Path, meta: Path, marker: str) -> None:
 
 
 def _pickled_meta(weights: Path, meta: Path, marker: str) -> None:
-    meta.write_bytes(pickle.dumps(_Payload(marker)))
+    meta.write_bytes(pickle.dumps(Payload(marker)))
 
 
 def _huge_meta(weights: Path, meta: Path, marker: str) -> None:
@@ -141,12 +141,12 @@ def run_checkpoint_case(case: CheckpointCase, workdir: Path) -> Result:
     try:
         gald.load_checkpoint(d / "ck")
     except gald.CheckpointError as exc:
-        observed = f"CheckpointError: {_short(str(exc).replace(str(d), '<dir>'), 70)}"
+        observed = f"CheckpointError: {short(str(exc).replace(str(d), '<dir>'), 70)}"
         ok = case.error is not None and re.search(case.error, str(exc)) is not None
         if case.error is not None and not ok:
             observed += f" [message does not match /{case.error}/]"
     except Exception as exc:
-        observed, ok = f"{type(exc).__name__} (not CheckpointError): {_short(str(exc), 60)}", False
+        observed, ok = f"{type(exc).__name__} (not CheckpointError): {short(str(exc), 60)}", False
     else:
         observed, ok = "loaded", case.error is None
     if marker.exists():
@@ -173,7 +173,7 @@ def app_refuses_checkpoint(workdir: Path) -> Result:
     err = proc.stderr.strip().splitlines()
     ok = proc.returncode == 2 and "pickle" in proc.stderr and not TRACEBACK.search(proc.stderr) and not marker.exists()
     return Result("checkpoints", "app.py --checkpoint <pickle payload>", "exit 2, message, nothing executed",
-                  f"exit {proc.returncode}: {_short(err[0] if err else '', 70)}"
+                  f"exit {proc.returncode}: {short(err[0] if err else '', 70)}"
                   + (" [PAYLOAD EXECUTED]" if marker.exists() else ""), ok, time.perf_counter() - t0)
 
 

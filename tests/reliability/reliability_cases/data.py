@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import io
-import os
 import subprocess
 import time
 from pathlib import Path
 
 from PIL import Image
 
-from .common import PYTHON, REPO, TRACEBACK, Result, _short, synthetic_pair
+from benchmarks.app_harness import subprocess_env
+
+from .common import PYTHON, REPO, TRACEBACK, Result, short, synthetic_pair
 
 
 def make_camvid(root: Path, n_train: int = 16, n_val: int = 4, size: tuple[int, int] = (80, 64),
@@ -42,7 +43,7 @@ def add_bad_samples(root: Path) -> tuple[Path, Path]:
 
 def config_accepts(key: str) -> bool:
     """Whether `--set key=...` is a valid override (model.mid_channels is not, in some versions)."""
-    from gald.config_file import load_config
+    from gald.io.config_file import load_config
 
     try:
         load_config(None, [f"{key}=32"])
@@ -63,9 +64,6 @@ def train_args(data_root: Path, out: Path, iters: int, *, eval_every: int = 2, b
     return args + ["--no-progress", "--device", "cpu", "--out", str(out)]
 
 
-def _subprocess_env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2"),
-            "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
 
 
 def data_results(workdir: Path) -> list[Result]:
@@ -79,13 +77,13 @@ def data_results(workdir: Path) -> list[Result]:
     # 1. the training CLI stops with a message naming the file
     t0 = time.perf_counter()
     proc = subprocess.run([PYTHON, "-m", "gald.train", *train_args(root, workdir / "run_bad", 6, batch=2)],
-                          cwd=REPO, env=_subprocess_env(), capture_output=True, text=True, timeout=300)
+                          cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=300)
     tail = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ""
     named = str(bad_image) in proc.stderr or str(bad_label) in proc.stderr
     spam = "traceback" if TRACEBACK.search(proc.stderr) else "no traceback"
     results.append(Result("data", "train CLI on folder with corrupt image + wrong-size label",
                           "exit != 0, message names the file",
-                          f"exit {proc.returncode}, {spam}: {_short(tail.replace(str(root), '<root>'), 80)}",
+                          f"exit {proc.returncode}, {spam}: {short(tail.replace(str(root), '<root>'), 80)}",
                           proc.returncode != 0 and named, time.perf_counter() - t0))
     # 2. on_error="skip": both bad samples skipped with a warning each, counted
     t0 = time.perf_counter()
@@ -110,7 +108,7 @@ def data_results(workdir: Path) -> list[Result]:
             names.append(f"{type(exc).__name__}: {exc}")
     named = [n for n in names if str(bad_image) in n or str(bad_label) in n]
     results.append(Result("data", 'build_dataset(on_error="raise"): each bad sample', "DatasetError naming the file",
-                          _short("; ".join(n.replace(str(root), "<root>") for n in names), 90),
+                          short("; ".join(n.replace(str(root), "<root>") for n in names), 90),
                           len(named) == 2 and all(n.startswith("DatasetError") for n in names)))
     return results
 

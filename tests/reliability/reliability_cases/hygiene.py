@@ -11,7 +11,7 @@ from typing import Any
 
 from PIL import Image
 
-from .common import REPO, Result, _short, synthetic_pair
+from .common import REPO, Result, short, synthetic_pair
 
 
 def _raw_call(url: str, data: list[Any], timeout: float = 60) -> tuple[str, str]:
@@ -59,14 +59,14 @@ def hygiene_results(url: str, workdir: Path, checkpoint: Path, demo: Any = None)
             reason = next((r for r in refusals if "not uploaded by a user" in r or "not allowed" in r), None)
             ok = kind == "error" and "Analysed" not in text and reason is not None
             add(f"analyze(FileData path={name})", "refused by gradio's path check (not uploaded by a user)",
-                f"event: {kind}; {_short(reason or 'no InvalidPathError raised', 60)}", ok)
+                f"event: {kind}; {short(reason or 'no InvalidPathError raised', 60)}", ok)
         refusals.clear()
         r = httpx.post(f"{base}/upload", files={"files": ("control.png", secret.read_bytes(), "image/png")},
                        timeout=60)
         uploaded = r.json()[0] if r.status_code == 200 else None
         kind, text = _raw_call(url, [{"path": uploaded, "meta": {"_type": "gradio.FileData"}}, None, 0.6, 0, None])
         add("control: analyze(FileData path returned by /upload)", "analysed through the same call",
-            f"event: {kind} {_short(text, 50)}", kind == "complete" and "Analysed" in text and not refusals)
+            f"event: {kind} {short(text, 50)}", kind == "complete" and "Analysed" in text and not refusals)
     # 2. file route: nothing outside allowed_paths / the upload cache is served
     for name, path in (("checkpoint", str(checkpoint.with_suffix(".safetensors"))), ("app.py", str(REPO / "app.py")),
                        ("relative app.py", "app.py"), ("/etc/passwd", "/etc/passwd")):
@@ -88,7 +88,7 @@ def hygiene_results(url: str, workdir: Path, checkpoint: Path, demo: Any = None)
     add("launch_options max_file_size", "set", repr(opts.get("max_file_size")), bool(opts.get("max_file_size")))
     launch_calls = _launch_kwargs(REPO / "app.py")
     bad = [c for c in launch_calls if re.search(r"share\s*=\s*True|allowed_paths|blocked_paths", c)]
-    add("app.py launch(...)", "no share=True, no extra paths", _short("; ".join(launch_calls) or "no launch call", 80),
+    add("app.py launch(...)", "no share=True, no extra paths", short("; ".join(launch_calls) or "no launch call", 80),
         bool(launch_calls) and not bad)
     if demo is not None:
         add("gr.Blocks delete_cache", "set (gradio's cache is otherwise kept forever)", repr(demo.delete_cache),

@@ -14,10 +14,10 @@ from PIL import Image
 from .common import (
     GOOD_SIZE,
     PALETTE,
-    _encoded,
-    _good_png,
-    _save,
-    _solid,
+    encoded,
+    good_png,
+    save,
+    solid,
     synthetic_pair,
     write_zero_png,
 )
@@ -103,7 +103,7 @@ def _empty(d: Path) -> Made:
 
 def _truncated(fmt: str, suffix: str, keep: float) -> Callable[[Path], Made]:
     def make(d: Path) -> Made:
-        data = _encoded(fmt)
+        data = encoded(fmt)
         p = d / f"truncated{suffix}"
         p.write_bytes(data[: int(len(data) * keep)])
         return p, None
@@ -113,7 +113,7 @@ def _truncated(fmt: str, suffix: str, keep: float) -> Callable[[Path], Made]:
 def _renamed(fmt: str, suffix: str) -> Callable[[Path], Made]:
     def make(d: Path) -> Made:
         p = d / f"{fmt.lower()}_renamed{suffix}"
-        p.write_bytes(_encoded(fmt, quality=95) if fmt == "JPEG" else _encoded(fmt))
+        p.write_bytes(encoded(fmt, quality=95) if fmt == "JPEG" else encoded(fmt))
         return p, None
     return make
 
@@ -138,7 +138,7 @@ def _zero_png(w: int, h: int) -> Callable[[Path], Made]:
 
 def _sized(w: int, h: int) -> Callable[[Path], Made]:
     def make(d: Path) -> Made:
-        return _save(Image.new("RGB", (w, h), (90, 120, 30)), d / f"size_{w}x{h}.png"), None
+        return save(Image.new("RGB", (w, h), (90, 120, 30)), d / f"size_{w}x{h}.png"), None
     return make
 
 
@@ -148,14 +148,14 @@ def _large_jpeg(d: Path) -> Made:
     y = np.linspace(0, 255, h, dtype=np.float32)[:, None, None]
     rgb = np.concatenate([np.broadcast_to(x, (h, w, 1)), np.broadcast_to(y, (h, w, 1)),
                           np.full((h, w, 1), 80, np.float32)], axis=2).astype(np.uint8)
-    return _save(Image.fromarray(rgb), d / "large_3000x2000.jpg", "JPEG", quality=85), None
+    return save(Image.fromarray(rgb), d / "large_3000x2000.jpg", "JPEG", quality=85), None
 
 
 RAMP16 = (np.arange(128, dtype=np.int64) * 512)[None, :].repeat(96, 0)  # 0 .. 65024
 
 
 def _sixteen_bit(d: Path) -> Made:
-    return _save(Image.fromarray(RAMP16.astype(np.uint16)), d / "grey16.png"), None
+    return save(Image.fromarray(RAMP16.astype(np.uint16)), d / "grey16.png"), None
 
 
 def _check_sixteen_bit(out: dict[str, Any]) -> str | None:
@@ -169,7 +169,7 @@ CMYK_RGB = (200, 60, 40)
 
 
 def _cmyk(d: Path) -> Made:
-    return _save(_solid(CMYK_RGB).convert("CMYK"), d / "cmyk.jpg", "JPEG", quality=95), None
+    return save(solid(CMYK_RGB).convert("CMYK"), d / "cmyk.jpg", "JPEG", quality=95), None
 
 
 QUADS = [(255, 0, 0), (0, 200, 0), (0, 0, 255), (250, 220, 0)]
@@ -182,7 +182,7 @@ def _palette_image(transparent: bool) -> Callable[[Path], Made]:
         img = Image.fromarray(idx, "P")
         img.putpalette([v for c in QUADS for v in c] + [0, 0, 0] * 252)
         name = "palette_trns.png" if transparent else "palette.png"
-        return (_save(img, d / name, transparency=0) if transparent else _save(img, d / name)), None
+        return (save(img, d / name, transparency=0) if transparent else save(img, d / name)), None
     return make
 
 
@@ -201,12 +201,12 @@ def _exif_rotated(d: Path) -> Made:
     rgb[:, 64:] = (20, 20, 230)
     exif = Image.Exif()
     exif[0x0112] = 6
-    return _save(Image.fromarray(rgb), d / "exif_rot6.jpg", "JPEG", quality=95, exif=exif.tobytes()), None
+    return save(Image.fromarray(rgb), d / "exif_rot6.jpg", "JPEG", quality=95, exif=exif.tobytes()), None
 
 
 def _animated(fmt: str, suffix: str) -> Callable[[Path], Made]:
     def make(d: Path) -> Made:
-        frames = [_solid(c) for c in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
+        frames = [solid(c) for c in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
         p = d / f"animated{suffix}"
         frames[0].save(p, fmt, save_all=True, append_images=frames[1:], duration=100, loop=0)
         return p, None
@@ -214,7 +214,7 @@ def _animated(fmt: str, suffix: str) -> Callable[[Path], Made]:
 
 
 def _multipage_tiff(d: Path) -> Made:
-    pages = [_solid((255, 0, 0)), _solid((0, 0, 255))]
+    pages = [solid((255, 0, 0)), solid((0, 0, 255))]
     p = d / "two_pages.tiff"
     pages[0].save(p, "TIFF", save_all=True, append_images=pages[1:])
     return p, None
@@ -228,7 +228,7 @@ def _float_tiff(all_nan: bool) -> Callable[[Path], Made]:
         else:
             arr[:16, :16] = np.nan
             arr[-8:, -8:] = np.inf
-        return _save(Image.fromarray(arr, "F"), d / ("all_nan.tiff" if all_nan else "float_nan.tiff")), None
+        return save(Image.fromarray(arr, "F"), d / ("all_nan.tiff" if all_nan else "float_nan.tiff")), None
     return make
 
 
@@ -243,7 +243,7 @@ def _check_float_nan(out: dict[str, Any]) -> str | None:
 
 def _int32_tiff(d: Path) -> Made:
     arr = (np.arange(128, dtype=np.int32) * 16 - 1000)[None, :].repeat(96, 0)  # -1000 .. 1032
-    return _save(Image.fromarray(arr, "I"), d / "int32_negative.tiff"), None
+    return save(Image.fromarray(arr, "I"), d / "int32_negative.tiff"), None
 
 
 def _check_int32(out: dict[str, Any]) -> str | None:
@@ -255,12 +255,12 @@ def _check_int32(out: dict[str, Any]) -> str | None:
 def _format(fmt: str, suffix: str, mode: str = "RGB") -> Callable[[Path], Made]:
     def make(d: Path) -> Made:
         img = Image.fromarray(synthetic_pair()[0]).convert(mode)
-        return _save(img, d / f"{fmt.lower()}_{mode}{suffix}", fmt), None
+        return save(img, d / f"{fmt.lower()}_{mode}{suffix}", fmt), None
     return make
 
 
 def _rgba(d: Path) -> Made:
-    return _save(Image.new("RGBA", GOOD_SIZE, (0, 0, 255, 128)), d / "rgba_half.png"), None
+    return save(Image.new("RGBA", GOOD_SIZE, (0, 0, 255, 128)), d / "rgba_half.png"), None
 
 
 def _nothing(d: Path) -> Made:
@@ -276,7 +276,7 @@ def _raw_path(path: str) -> Callable[[Path], Made]:
 def _with_label(make_label: Callable[[Path], Path | None]) -> Callable[[Path], Made]:
     def make(d: Path) -> Made:
         rgb, _ = synthetic_pair(seed=3)
-        image = _save(Image.fromarray(rgb), d / "scene.png")
+        image = save(Image.fromarray(rgb), d / "scene.png")
         return image, make_label(d)
     return make
 
@@ -284,30 +284,30 @@ def _with_label(make_label: Callable[[Path], Path | None]) -> Callable[[Path], M
 def _label_ids(d: Path) -> Path:
     label = synthetic_pair(seed=3)[1].copy()
     label[:4, :4] = 11  # SegNet void
-    return _save(Image.fromarray(label, "L"), d / "label_ids.png")
+    return save(Image.fromarray(label, "L"), d / "label_ids.png")
 
 
 def _label_colours(d: Path) -> Path:
     label = synthetic_pair(seed=3)[1]
-    return _save(Image.fromarray(np.asarray(PALETTE, np.uint8)[label]), d / "label_colours.png")
+    return save(Image.fromarray(np.asarray(PALETTE, np.uint8)[label]), d / "label_colours.png")
 
 
 def _label_wrong_size(d: Path) -> Path:
-    return _save(Image.new("L", (64, 48)), d / "label_64x48.png")
+    return save(Image.new("L", (64, 48)), d / "label_64x48.png")
 
 
 def _label_out_of_range(d: Path) -> Path:
-    return _save(Image.new("L", GOOD_SIZE, 50), d / "label_ids_50.png")
+    return save(Image.new("L", GOOD_SIZE, 50), d / "label_ids_50.png")
 
 
 def _label_few_out_of_range(d: Path) -> Path:
     label = synthetic_pair(seed=3)[1].copy()
     label[0, :60] = 200  # 60 of 12288 pixels = 0.5% < the 1% tolerance
-    return _save(Image.fromarray(label, "L"), d / "label_few_200.png")
+    return save(Image.fromarray(label, "L"), d / "label_few_200.png")
 
 
 def _label_bad_colours(d: Path) -> Path:
-    return _save(Image.new("RGB", GOOD_SIZE, (1, 2, 3)), d / "label_colours_bad.png")
+    return save(Image.new("RGB", GOOD_SIZE, (1, 2, 3)), d / "label_colours_bad.png")
 
 
 def _label_text(d: Path) -> Path:
@@ -321,7 +321,7 @@ def _label_empty(d: Path) -> Path:
 
 
 def _label_float(d: Path) -> Path:
-    return _save(Image.fromarray(np.ones((96, 128), np.float32), "F"), d / "label_float.tiff")
+    return save(Image.fromarray(np.ones((96, 128), np.float32), "F"), d / "label_float.tiff")
 
 
 def _label_truncated(d: Path) -> Path:
@@ -402,13 +402,13 @@ INPUT_CASES: list[InputCase] = [
     InputCase("label: truncated PNG", "error: truncated", _with_label(_label_truncated), error=r"truncated or corrupt"),
     InputCase("label: float TIFF", "error: float label", _with_label(_label_float), error=r"float image"),
     # --- parameters a browser cannot send but an API client can
-    InputCase("alpha = 7", "error: out of range, naming the argument", lambda d: (_good_png(d), None),
+    InputCase("alpha = 7", "error: out of range, naming the argument", lambda d: (good_png(d), None),
               error=r"opacity \(alpha\) must be between 0 and 1, got 7", alpha=7),
-    InputCase("channel = 10**6", "error: out of range, naming the argument", lambda d: (_good_png(d), None),
+    InputCase("channel = 10**6", "error: out of range, naming the argument", lambda d: (good_png(d), None),
               error=r"mask channel must be between 0 and \d+, got 1000000", channel=10**6),
-    InputCase("alpha = 'abc'", "error naming the argument", lambda d: (_good_png(d), None),
+    InputCase("alpha = 'abc'", "error naming the argument", lambda d: (good_png(d), None),
               error=r"opacity \(alpha\) must be a number between 0 and 1, got 'abc'", alpha="abc"),
-    InputCase("alpha = None", "works with the default opacity", lambda d: (_good_png(d), None), check=_good(),
+    InputCase("alpha = None", "works with the default opacity", lambda d: (good_png(d), None), check=_good(),
               alpha=None),
     # gradio's FileData validation refuses a bare string before any handler runs; the server then answers
     # with its generic error event (show_error is off), which the client reports as "upstream ... exception"

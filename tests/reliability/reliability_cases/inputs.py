@@ -3,56 +3,24 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from benchmarks.app_harness import AppClient
+
 from .common import (
     TRACEBACK,
     Result,
-    _good_png,
-    _short,
     free_port,
+    good_png,
+    short,
 )
 from .input_cases import INPUT_CASES, InputCase
 
-
 # --- the client side -----------------------------------------------------------------------------------
-class AppClient:
-    """gradio_client against `/analyze`, with outputs named by their component labels (robust to reordering)."""
-
-    NAMES = [("Image", r"^Input$", "input"), ("Image", r"GALD", "gald"), ("Image", r"^Ground truth", "gt"),
-             ("Dataframe", r"IoU", "iou"), ("Downloadbutton", r"[Pp]rediction", "pred_png")]
-
-    def __init__(self, url: str, download_dir: str | os.PathLike | bool) -> None:
-        from gradio_client import Client
-
-        self.url = url
-        self.client = Client(url, verbose=False, download_files=download_dir if download_dir else False,
-                             analytics_enabled=False)
-        api = self.client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/analyze"]
-        self.returns = [r["label"] for r in api["returns"]]
-        self.components = [r["component"] for r in api["returns"]]
-
-    def analyze(self, image: Any, label: Any = None, alpha: Any = 0.6, channel: Any = 0) -> dict[str, Any]:
-        from gradio_client import handle_file
-
-        def arg(x: Any) -> Any:
-            return handle_file(str(x)) if isinstance(x, Path) else x
-
-        out = self.client.predict(arg(image), arg(label), alpha, channel, api_name="/analyze")
-        named: dict[str, Any] = {}
-        for value, lab, comp in zip(out, self.returns, self.components, strict=True):
-            if comp == "Markdown" and "summary" not in named:
-                named["summary"] = value
-            for component, pattern, name in self.NAMES:
-                if comp == component and name not in named and re.search(pattern, str(lab)):
-                    named[name] = value
-        return named
-
 
 
 def run_input_case(app: AppClient, case: InputCase, workdir: Path, good: Path) -> Result:
@@ -67,7 +35,7 @@ def run_input_case(app: AppClient, case: InputCase, workdir: Path, good: Path) -
         out = app.analyze(image, label, case.alpha, case.channel)
     except Exception as exc:  # AppError (server said no) or ValueError (client refused before upload)
         message = str(exc)
-        observed = f"error: {_short(message)}"
+        observed = f"error: {short(message)}"
         if case.error is None:
             problem = "failed"
         elif not re.search(case.error, message):
@@ -82,7 +50,7 @@ def run_input_case(app: AppClient, case: InputCase, workdir: Path, good: Path) -
                 problem = case.check(out) if case.check else None
             except Exception as exc:  # a missing output is a failure of the case, not of the report
                 problem = f"check crashed: {type(exc).__name__}: {exc}"
-            observed = "works" + (f" ({_short(str(out.get('summary', '')).split(chr(10))[0], 60)})"
+            observed = "works" + (f" ({short(str(out.get('summary', '')).split(chr(10))[0], 60)})"
                                   if problem is None else "")
     seconds = time.perf_counter() - t0
     if observed.startswith("error"):
@@ -91,7 +59,7 @@ def run_input_case(app: AppClient, case: InputCase, workdir: Path, good: Path) -
             alive = "Analysed" in str(after.get("summary", ""))
         except Exception as exc:
             alive = False
-            observed += f"; then good request failed: {_short(str(exc), 60)}"
+            observed += f"; then good request failed: {short(str(exc), 60)}"
         if not alive:
             problem = problem or "server did not answer a good request afterwards"
     if problem:
@@ -117,7 +85,7 @@ def serve_inprocess(checkpoint: Path) -> Iterator[tuple[Any, str]]:
 
 def input_results(url: str, workdir: Path, cases: list[InputCase] | None = None) -> list[Result]:
     app = AppClient(url, workdir / "downloads")
-    good = _good_png(workdir, "alive_48x32.png", (48, 32), seed=7)
+    good = good_png(workdir, "alive_48x32.png", (48, 32), seed=7)
     return [run_input_case(app, c, workdir, good) for c in (cases if cases is not None else INPUT_CASES)]
 
 

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
-import signal
-import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
@@ -15,80 +12,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .common import PYTHON, REPO, Result, _short, free_port, synthetic_pair
-from .data import _subprocess_env
+from benchmarks.app_harness import AppProcess
+
+from .common import Result, short, synthetic_pair
 from .inputs import AppClient
-
-
-class AppProcess:
-    """`python app.py --checkpoint CK` on 127.0.0.1:<free port>; `rss_mb()` of the process tree."""
-
-    def __init__(self, checkpoint: Path, workdir: Path, ready_timeout: float = 240,
-                 env: dict[str, str] | None = None) -> None:
-        import psutil
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self.tmp = workdir / "server_tmp"  # TMPDIR: the app's exports and gradio's cache, to measure disk use
-        self.tmp.mkdir(parents=True, exist_ok=True)
-        env = {**_subprocess_env(), "GRADIO_SERVER_PORT": str(self.port), "GRADIO_SERVER_NAME": "127.0.0.1",
-               "TMPDIR": str(self.tmp), "GRADIO_TEMP_DIR": str(self.tmp / "gradio"), **(env or {})}
-        self.log_path = workdir / "server.log"
-        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in close()
-        self.proc = subprocess.Popen([PYTHON, "app.py", "--checkpoint", str(checkpoint)], cwd=REPO, env=env,
-                                     stdout=self._log, stderr=subprocess.STDOUT)
-        self.ps = psutil.Process(self.proc.pid)
-        self._wait_ready(ready_timeout)
-
-    def _wait_ready(self, timeout: float) -> None:
-        import httpx
-
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"app.py exited with {self.proc.returncode}: {self.log_path.read_text()[-2000:]}")
-            try:
-                if httpx.get(self.url + "config", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        self.close()
-        raise TimeoutError(f"app.py not ready after {timeout:.0f} s: {self.log_path.read_text()[-2000:]}")
-
-    def rss_mb(self) -> float:
-        import psutil
-
-        total = 0
-        for p in [self.ps, *self.ps.children(recursive=True)]:
-            with contextlib.suppress(psutil.Error):
-                total += p.memory_info().rss
-        return total / 2**20
-
-    def disk_mb(self, part: str = "") -> float:
-        """MB of temporary files: all, or only those under `part` (e.g. "gradio": gradio's cache)."""
-        root = self.tmp / part if part else self.tmp
-        total = 0
-        for f in root.rglob("*"):
-            with contextlib.suppress(OSError):  # the app deletes files while we walk
-                total += f.stat().st_size if f.is_file() else 0
-        return total / 2**20
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
-
-    def __enter__(self) -> AppProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def load_images(workdir: Path, n: int, size: tuple[int, int] = (160, 120)) -> list[Path]:
@@ -150,7 +77,7 @@ def concurrent_load(server: AppProcess, images: list[Path], clients: int, per_cl
                 ok = "Analysed" in str(out.get("summary", ""))
                 problem = None if ok else "no summary"
             except Exception as exc:
-                problem = f"{type(exc).__name__}: {_short(str(exc), 80)}"
+                problem = f"{type(exc).__name__}: {short(str(exc), 80)}"
             with lock:
                 (failures.append(problem) if problem else latencies.append(time.perf_counter() - t0))
 
@@ -187,7 +114,7 @@ def burst(server: AppProcess, images: list[Path], n: int) -> dict[str, Any]:
             if re.search(r"queue is full|Queue is full", str(exc), re.I):
                 refused += 1
             else:
-                other.append(_short(f"{type(exc).__name__}: {exc}", 80))
+                other.append(short(f"{type(exc).__name__}: {exc}", 80))
     return {"submitted": n, "completed": done, "refused_queue_full": refused, "other_errors": sorted(set(other))[:3]}
 
 
@@ -276,7 +203,7 @@ def server_errors(log: Path, limit: int = 5) -> list[str]:
     """Distinct exception lines in the server log (for the report when a request failed)."""
     text = log.read_text(errors="replace") if log.exists() else ""
     found = re.findall(r"^(?:[\w.]+(?:Error|Exception|Interrupt)\b.*)$", text, re.M)
-    return sorted({_short(f, 150) for f in found if not f.startswith("KeyboardInterrupt")})[:limit]
+    return sorted({short(f, 150) for f in found if not f.startswith("KeyboardInterrupt")})[:limit]
 
 
 def run_load(checkpoint: Path, workdir: Path, *, clients: int, per_client: int, sequential: int, warmup: int,
@@ -302,7 +229,7 @@ def run_load(checkpoint: Path, workdir: Path, *, clients: int, per_client: int, 
                 figures["burst"]["after_burst_ok"] = "Analysed" in str(after.get("summary", ""))
             except Exception as exc:  # the server must serve normally once the burst has drained
                 figures["burst"]["after_burst_ok"] = False
-                figures["burst"]["after_burst_error"] = _short(f"{type(exc).__name__}: {exc}", 80)
+                figures["burst"]["after_burst_error"] = short(f"{type(exc).__name__}: {exc}", 80)
         figures["sequential"] = sequential_memory(server, seq, sequential, warmup)
         figures["rss_end_mb"] = round(server.rss_mb())
     figures["server_errors"] = server_errors(server.log_path)

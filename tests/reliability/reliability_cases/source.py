@@ -6,7 +6,7 @@ import ast
 import time
 from pathlib import Path
 
-from .common import REPO, Result, _short
+from .common import REPO, Result, short
 
 SOURCE_ROOTS = ("gald", "app", "benchmarks", "app.py")
 
@@ -36,7 +36,7 @@ def unsafe_load_calls(root: Path = REPO, roots: tuple[str, ...] = SOURCE_ROOTS) 
                    or (name in ("np.load", "numpy.load") and "allow_pickle" in kw
                        and not (isinstance(kw["allow_pickle"], ast.Constant) and kw["allow_pickle"].value is False)))
             if bad:
-                problems.append(f"{f.relative_to(root)}:{node.lineno}: {_short(ast.unparse(node), 100)}")
+                problems.append(f"{f.relative_to(root)}:{node.lineno}: {short(ast.unparse(node), 100)}")
     return problems
 
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from .common import PYTHON, REPO, TRACEBACK, Result, _short
-from .data import _subprocess_env, make_camvid, train_args
+from .common import PYTHON, REPO, TRACEBACK, Result, short
+from .data import make_camvid, subprocess_env, train_args
 
 
 def _latest_step(run: Path) -> int:
@@ -38,7 +38,7 @@ def _checkpoints_loadable(run: Path) -> tuple[bool, str]:
                 gald.load_checkpoint(run / name)
                 notes.append(f"{name} ok")
             except Exception as exc:
-                return False, f"{name} BROKEN: {_short(str(exc), 80)}"
+                return False, f"{name} BROKEN: {short(str(exc), 80)}"
     return True, ", ".join(notes) or "none yet"
 
 
@@ -49,7 +49,7 @@ def crash_resume(workdir: Path, *, iters: int = 8, kills: int = 3, seed: int = 0
 
     rng = np.random.default_rng(seed)
     data = make_camvid(workdir / "camvid", seed=seed)
-    env = _subprocess_env()
+    env = subprocess_env()
     results: list[Result] = []
     # reference: uninterrupted
     ref = workdir / "run_ref"
@@ -59,7 +59,7 @@ def crash_resume(workdir: Path, *, iters: int = 8, kills: int = 3, seed: int = 0
     ref_seconds = time.perf_counter() - t0
     if proc.returncode != 0:
         results.append(Result("training", "reference run", f"{iters} steps", f"exit {proc.returncode}: "
-                              f"{_short(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else '')}", False))
+                              f"{short(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else '')}", False))
         return results, {}
     times = [r["time"] for r in map(json.loads, (ref / "log.jsonl").read_text().splitlines())
              if r.get("event") == "train"]
@@ -97,7 +97,7 @@ def crash_resume(workdir: Path, *, iters: int = 8, kills: int = 3, seed: int = 0
                               + ("; finished before the kill (no kill)" if finished else ""),
                               loadable and not finished))
         if finished and proc.returncode != 0:
-            results[-1].observed += f" [exit {proc.returncode}: {_short(stderr.strip()[-200:])}]"
+            results[-1].observed += f" [exit {proc.returncode}: {short(stderr.strip()[-200:])}]"
     t0 = time.perf_counter()
     proc = subprocess.run([PYTHON, "-m", "gald.train", *train_args(data, run, iters, batch=batch), "--resume"],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
@@ -153,7 +153,7 @@ def kill_during_validation(workdir: Path, *, iters: int = 4, eval_every: int = 2
         run = workdir / f"run_valkill{attempt}"
         args = train_args(data, run, iters, eval_every=eval_every, batch=batch)
         with open(workdir / f"valkill{attempt}.stderr", "w") as err:
-            proc = subprocess.Popen([PYTHON, "-m", "gald.train", *args], cwd=REPO, env=_subprocess_env(),
+            proc = subprocess.Popen([PYTHON, "-m", "gald.train", *args], cwd=REPO, env=subprocess_env(),
                                     stdout=subprocess.DEVNULL, stderr=err)
         deadline = time.time() + 600
         while k not in _train_steps(run) and proc.poll() is None and time.time() < deadline:
@@ -167,7 +167,7 @@ def kill_during_validation(workdir: Path, *, iters: int = 4, eval_every: int = 2
         return Result("training", name, expected, f"inconclusive after {attempts} runs: snapshot {k} was always "
                       "written before the kill", False, time.perf_counter() - t0)
     loadable, note = _checkpoints_loadable(run)
-    proc2 = subprocess.run([PYTHON, "-m", "gald.train", *args, "--resume"], cwd=REPO, env=_subprocess_env(),
+    proc2 = subprocess.run([PYTHON, "-m", "gald.train", *args, "--resume"], cwd=REPO, env=subprocess_env(),
                            capture_output=True, text=True, timeout=900)
     steps = _val_steps(run)
     best = json.loads((run / "best.json").read_text())["training"]["step"] if (run / "best.json").exists() else None
@@ -179,7 +179,7 @@ def kill_during_validation(workdir: Path, *, iters: int = 4, eval_every: int = 2
 
 NAN_SCRIPT = """
 import math, sys
-import gald.losses as L
+import gald.training.losses as L
 _orig, _calls = L.GALDLoss.forward, [0]
 def forward(self, *a, **k):
     out = _orig(self, *a, **k)
@@ -204,7 +204,7 @@ def nan_stop(workdir: Path, *, iters: int = 5, nan_step: int = 3, batch: int = 4
     run = workdir / "run_nan"
     t0 = time.perf_counter()
     proc = subprocess.run([PYTHON, "-c", NAN_SCRIPT.replace("{nan_step}", str(nan_step)),
-                           *train_args(data, run, iters, eval_every=100, batch=batch)], cwd=REPO, env=_subprocess_env(),
+                           *train_args(data, run, iters, eval_every=100, batch=batch)], cwd=REPO, env=subprocess_env(),
                           capture_output=True, text=True, timeout=600)
     message = next((line for line in proc.stderr.splitlines() if "loss became" in line), "")
     problems = []
@@ -226,7 +226,7 @@ def nan_stop(workdir: Path, *, iters: int = 5, nan_step: int = 3, batch: int = 4
         last = "last: broken"
     if TRACEBACK.search(proc.stderr):
         problems.append("traceback")
-    observed = f"exit {proc.returncode}, {_short(message.replace(str(run), '<run>'), 60)}; {last}"
+    observed = f"exit {proc.returncode}, {short(message.replace(str(run), '<run>'), 60)}; {last}"
     return Result("training", f"NaN loss injected at step {nan_step}", "non-zero exit, message, last intact",
                   observed + (f" [{'; '.join(problems)}]" if problems else ""), not problems,
                   time.perf_counter() - t0)
