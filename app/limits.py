@@ -232,4 +232,4 @@ def launch_limits() -> dict[str, Any]:
     from starlette.middleware import Middleware
 
     quiet_path_refusals()
-    return {"max_file_size": budget.MAX_UPLOAD_SIZE, "app_kwargs": {"middleware": [Middleware(RequestLimits)]}}
+    return {"app_kwargs": {"middleware": [Middleware(RequestLimits)]}}  # max_file_size: app.ui.launch_options
