@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from ..data import LARGE_CAMVID_CLASSES, SMALL_CAMVID_CLASSES, EvalTransform, build_dataset
 from ..data.constants import IGNORE_INDEX
 from ..evaluation.metrics import BoundaryIoU, ConfusionMatrix, class_map
-from ..evaluation.segments import mask_size_correlation, segment_mask_stats
+from ..evaluation.segments import correlation_summary, mask_size_correlation, segment_mask_stats
 from ..io.checkpoint import atomic_write_bytes
 from ..models import GALDConfig, GALDNet
 from ..models.backbones import backbone_normalization, build_backbone
@@ -162,17 +162,7 @@ def evaluate_head(model: HeadModel, val: dict[str, torch.Tensor], num_classes: i
     return {"miou": r["miou"], "pixel_accuracy": r["pixel_accuracy"], "per_class_iou": per_class,
             "small_miou": mean_of(SMALL_CAMVID_CLASSES), "large_miou": mean_of(LARGE_CAMVID_CLASSES),
             "boundary_iou_5": biou.compute()["5"], "num_images": int(val["features"].shape[0]),
-            **({"mask_vs_size": _correlation_summary(correlations)} if correlations else {})}
-
-
-def _correlation_summary(values: list[float | None]) -> dict[str, Any]:
-    import numpy as np
-
-    corr = np.asarray([v for v in values if v is not None])
-    if not len(corr):  # every image had < 3 predicted segments or a flat mask
-        return {"corr_per_image_median": None, "positive_share": None, "images": 0}
-    return {"corr_per_image_median": float(np.median(corr)), "positive_share": float((corr > 0).mean()),
-            "images": int(len(corr))}
+            **({"mask_vs_size": correlation_summary(correlations)} if correlations else {})}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,15 +1,10 @@
 """The Table 1 rows, registered once: key -> title, the model overrides that make the row, the paper's figure.
 
-<<<<<<< HEAD
-Every protocol (the per-row ResNet-18 configs' successor `configs/camvid_ablation.yaml`, the head protocol, the
-end-to-end protocol), every table (`gald.reports.ablation_table`, `gald.reports.head_protocol_table`) and the
-app's Dashboard read this registry; a row is added here and nowhere else.
+Every protocol (the ResNet-18 recipe `configs/camvid_ablation.yaml`, the head protocol, the end-to-end and the GPU
+protocols), every table (`gald.reports.ablation_table`, `gald.reports.head_protocol_table`, in docs/ablations.md)
+and the app's Dashboard read this registry; a row is added here and nowhere else.
 
     python -m gald.ablation.rows ROW    # prints the `--set` overrides that turn a config's model into ROW
-=======
-Shared by `gald/reports/ablation_table.py` (docs/ablations.md) and the app's Dashboard, which must show
-"+CGNL+LD (GALD)" rather than a file name.
->>>>>>> docs
 """
 
 from __future__ import annotations

@@ -42,6 +42,8 @@ Transform = Callable[[np.ndarray, np.ndarray], tuple[torch.Tensor, torch.Tensor]
 
 VALID_PREFIXES = ("camvid:PATH", "cityscapes:PATH", "hf:NAME_OR_PATH")
 ON_ERROR_CHOICES = ("raise", "skip")
+# image files a CamVid folder may hold (WebP: the compact copies a lent-GPU call carries)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 
 def worker_init_fn(worker_id: int) -> None:
@@ -266,7 +268,7 @@ class CamVidDataset(FilePairDataset):
                     f"CamVid split folder {folder} not found (expected {split}/ and {split}annot/; "
                     f"splits present: {available or 'none'})"
                 )
-        images = sorted(p for p in image_dir.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
+        images = sorted(p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not images:
             raise DatasetError(f"CamVid split {split!r} is empty: no images in {image_dir}")
         return [(p, label_dir / (p.stem + ".png")) for p in images]

@@ -18,6 +18,7 @@ since each forked worker would get an identical copy of it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -73,14 +74,27 @@ def resize_label(label: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     src_h, src_w = label.shape
     if (src_h, src_w) == (h, w):
         return label
-    # Sample at pixel centres, matching PIL's NEAREST convention.
-    rows = np.minimum(((np.arange(h) + 0.5) * src_h / h).astype(np.int64), src_h - 1)
-    cols = np.minimum(((np.arange(w) + 0.5) * src_w / w).astype(np.int64), src_w - 1)
-    return label[rows[:, None], cols[None, :]]
+    return label[nearest_index(src_h, h)[:, None], nearest_index(src_w, w)[None, :]]
+
+
+def nearest_index(src: int, dst: int) -> np.ndarray:
+    """Source index of each of `dst` output pixels in a nearest resize from `src` pixels: sampled at pixel
+    centres, PIL's NEAREST convention. Shared with the on-device pipeline, so both pick the same pixels."""
+    return np.minimum(((np.arange(dst) + 0.5) * src / dst).astype(np.int64), src - 1)
 
 
 def _label_tensor(label: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(_writable(label.astype(np.int64, copy=False)))
+
+
+class Geometry(NamedTuple):
+    """One training sample's augmentation: scale factor, resized (h, w), crop offsets, horizontal flip."""
+
+    scale: float
+    size: tuple[int, int]
+    top: int
+    left: int
+    flip: bool
 
 
 class TrainTransform:
@@ -123,24 +137,33 @@ class TrainTransform:
             return 0
         return int(torch.randint(0, high_inclusive + 1, (), generator=self.generator))
 
+    def sample_geometry(self, size: tuple[int, int]) -> Geometry:
+        """Draw one sample's scale, crop position and flip for an image of ``size = (h, w)``, in this order
+        from ``self.generator``. The on-device pipeline (gald.data.device_pipeline) calls this too, so a
+        sample seed gives the same geometry on both paths."""
+        h, w = size
+        scale = self._uniform(*self.scale_range)
+        new_size = (max(1, round(h * scale)), max(1, round(w * scale)))
+        crop_h, crop_w = self.crop_size
+        # Crop window over the (virtually) padded canvas; only the overlap is copied.
+        top = self._randint(max(new_size[0], crop_h) - crop_h)
+        left = self._randint(max(new_size[1], crop_w) - crop_w)
+        flip = self.flip and self._uniform(0.0, 1.0) < 0.5
+        return Geometry(scale, new_size, top, left, flip)
+
     def __call__(self, image: np.ndarray, label: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         if image.shape[:2] != label.shape:
             raise ValueError(f"image {image.shape[:2]} and label {label.shape} sizes differ")
-        scale = self._uniform(*self.scale_range)
-        h, w = label.shape
-        new_size = (max(1, round(h * scale)), max(1, round(w * scale)))
-        image = resize_image(image, new_size)
-        label = resize_label(label, new_size)
+        geo = self.sample_geometry(label.shape)
+        image = resize_image(image, geo.size)
+        label = resize_label(label, geo.size)
 
         crop_h, crop_w = self.crop_size
-        h, w = new_size
-        # Crop window over the (virtually) padded canvas; only the overlap is copied.
-        top = self._randint(max(h, crop_h) - crop_h)
-        left = self._randint(max(w, crop_w) - crop_w)
+        top, left = geo.top, geo.left
         image = image[top : top + crop_h, left : left + crop_w]
         label = label[top : top + crop_h, left : left + crop_w]
 
-        if self.flip and self._uniform(0.0, 1.0) < 0.5:
+        if geo.flip:
             image = image[:, ::-1]
             label = label[:, ::-1]
 

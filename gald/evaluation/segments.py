@@ -14,6 +14,8 @@ So "GA over-smooths, LD repairs boundaries and small objects" becomes a number p
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from PIL import Image
@@ -92,6 +94,15 @@ def mask_size_correlation(stats: dict[str, np.ndarray]) -> float | None:
     if len(area) <= 2 or np.ptp(m) == 0 or np.ptp(np.log10(np.maximum(area, 1))) == 0:
         return None
     return float(np.corrcoef(np.log10(np.maximum(area, 1)), m)[0, 1])
+
+
+def correlation_summary(values: list[float | None]) -> dict[str, Any]:
+    """Per-image mask-vs-size correlations (None: too few segments) -> median, share positive, images counted."""
+    corr = np.asarray([v for v in values if v is not None])
+    if not len(corr):  # every image had < 3 predicted segments or a flat mask
+        return {"corr_per_image_median": None, "positive_share": None, "images": 0}
+    return {"corr_per_image_median": float(np.median(corr)), "positive_share": float((corr > 0).mean()),
+            "images": int(len(corr))}
 
 
 def _segment_share(seg: np.ndarray, hit: np.ndarray, weight: np.ndarray, n: int) -> np.ndarray:

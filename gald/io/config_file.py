@@ -25,7 +25,10 @@ DEFAULTS: dict[str, Any] = {
     "data": {"train": "camvid:../shared/data/camvid", "val": "camvid:../shared/data/camvid",
              "train_split": "train", "val_split": "val", "crop_size": [360, 480], "scale_range": [0.5, 2.0],
              "input_scale": 1.0, "workers": 4, "val_limit": None,
-             "normalization": "auto"},  # auto: what the backbone's weights expect; or {mean: [..], std: [..]}
+             "normalization": "auto",  # auto: what the backbone's weights expect; or {mean: [..], std: [..]}
+             # decode the train split once into tensors on the training device and augment batches there
+             # (gald.data.device_pipeline): for GPUs, where the CPU loader cannot keep up; workers then unused
+             "on_device": False},
     "optim": {"iters": 10000, "batch_size": 8, "lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4,
               "power": 0.9, "warmup_iters": 0,
               # seconds of training: iters is then fitted to the measured throughput (iters is the first guess)

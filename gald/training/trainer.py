@@ -24,6 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from ..data import EvalTransform, TrainTransform, build_dataset
+from ..data.device_pipeline import DeviceTrainData
 from ..data.sampling import ResumableSampler, SeededDataset
 from ..evaluation.evaluator import evaluate, summarize_small_large
 from ..evaluation.metrics import small_large_split
@@ -107,6 +108,9 @@ class Trainer:
         train_tf = TrainTransform(tuple(dcfg["crop_size"]), tuple(dcfg["scale_range"]), mean=norm["mean"],
                                   std=norm["std"])
         self.train_set = build_dataset(dcfg["train"], dcfg["train_split"], train_tf)
+        # data.on_device: the train split decoded once onto the training device, batches augmented there
+        self.device_data = (DeviceTrainData.from_dataset(self.train_set, train_tf, dist_info.device)
+                            if dcfg["on_device"] else None)
         self.val_set = (build_dataset(dcfg["val"], dcfg["val_split"], EvalTransform(norm["mean"], norm["std"]))
                         if dcfg["val"] else None)
         if self.val_set is not None and dcfg.get("val_limit"):
@@ -258,7 +262,8 @@ class Trainer:
         # CamVid epoch is a few seconds, and restarting workers each time cost as much); the sampler is
         # iterated afresh in this process at every epoch, so its position still decides the batches
         self.sampler.set_position(*divmod(self.step, per_epoch))
-        loader = make_loader(self.train_set, self.sampler, self.batch, dcfg["workers"], self.device)
+        loader = (self.device_data.loader(self.sampler, self.batch) if self.device_data is not None
+                  else make_loader(self.train_set, self.sampler, self.batch, dcfg["workers"], self.device))
         while self.step < self.total_iters:
             epoch, start = divmod(self.step, per_epoch)
             self.sampler.set_position(epoch, start)
