@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -48,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"GALD Studio: {predictor.description}", flush=True)
     from app.ui import build_demo, launch_options  # gradio: imported only once the checkpoint loaded
 
+    # SIGTERM (docker stop, Spaces restarts) exits like Ctrl-C, so atexit removes the app's temporary folders
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     build_demo(predictor).launch(server_name=args.host, server_port=args.port, **launch_options())
     return 0
 

@@ -17,12 +17,18 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from gald.data.constants import IGNORE_INDEX
 
+from . import budget
+
 ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF")  # JPEG also opens MPO (multi-picture JPEG)
+DRAFT_FORMATS = ("JPEG", "MPO")  # decoded at 1/2, 1/4 or 1/8 size in the decoder itself (Image.draft)
+EXIF_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+                  4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270,
+                  7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}  # as ImageOps.exif_transpose
 FORMAT_NAMES = "PNG, JPEG, WebP, BMP, TIFF or GIF"
-MAX_FILE_BYTES = 25 * 1024 * 1024
+MAX_FILE_BYTES = budget.MAX_UPLOAD_BYTES
 MIN_SIDE = 16
 MAX_ASPECT = 10
-MAX_SIDE = 1024  # longer side after downscaling; keeps one analysis within the CPU budget
+MAX_SIDE = budget.MAX_SIDE  # longer side after downscaling (app/budget.py derives it)
 OUT_OF_RANGE_TOLERANCE = 0.01  # share of label pixels with unknown ids that is silently ignored
 
 
@@ -51,7 +57,8 @@ def _open(path: str | os.PathLike, what: str) -> Image.Image:
     name = _display_name(path)
     p = Path(path)
     if not p.is_file():
-        raise InputError(f"{what} {name!r} was not received (no such file)")
+        raise InputError(f"{what} {name!r} was not received or is no longer in the server's upload cache "
+                         "(uploads are kept for a while, oldest removed first); upload it again")
     size = p.stat().st_size
     if size == 0:
         raise InputError(f"{what} {name!r} is empty (0 bytes)")
@@ -73,7 +80,26 @@ def _open(path: str | os.PathLike, what: str) -> Image.Image:
     if Image.MAX_IMAGE_PIXELS and w * h > Image.MAX_IMAGE_PIXELS:
         raise InputError(f"{what} {name!r} is {w}x{h} ({w * h / 1e6:.0f} megapixels), over Pillow's "
                          f"decompression-bomb limit of {Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels")
+    # progressive JPEGs keep every coefficient of the full image while decoding, whatever the draft size
+    drafted = img.format in DRAFT_FORMATS and not (img.info.get("progressive") or img.info.get("progression"))
+    if not drafted and w * h > budget.MAX_DECODE_PIXELS:
+        # checked from the header, before any pixel is decoded (Image.open is lazy)
+        kind = f"progressive {img.format}" if img.format in DRAFT_FORMATS else img.format
+        raise InputError(f"{what} {name!r} is {w}x{h} ({w * h / 1e6:.1f} megapixels); {kind} images over "
+                         f"{budget.MAX_DECODE_PIXELS / 1e6:.0f} megapixels are refused (decoding them would "
+                         f"take seconds and GBs of memory; the app analyses at most {budget.MAX_SIDE} pixels "
+                         f"per side anyway). Downscale it, or upload a baseline JPEG (decoded at reduced size)")
     return img
+
+
+def has_more_frames(img: Image.Image) -> bool:
+    """Whether a file holds more than one frame, without counting them: Pillow's `n_frames` walks every
+    page of a TIFF (a 4 MB file can hold 80,000). `is_animated` probes frame 1 only (or reads the count
+    from the header where the format has one)."""
+    try:
+        return bool(getattr(img, "is_animated", False))
+    except (OSError, ValueError, EOFError, SyntaxError):
+        return False  # a broken second page: the first frame is all we read anyway
 
 
 def _load_pixels(img: Image.Image, what: str, name: str) -> Image.Image:
@@ -94,7 +120,7 @@ def to_rgb(img: Image.Image, notices: list[str] | None = None) -> np.ndarray:
     if mode == "RGB":
         return np.asarray(img, dtype=np.uint8)
     if mode.startswith("I"):  # I, I;16, I;16B, I;16L ...: 16/32-bit integer grey
-        arr = np.asarray(img).astype(np.float64)
+        arr = np.asarray(img).astype(np.float32)  # float32: a 24 MP float64 copy is 200 MB
         top = 65535.0 if arr.max(initial=0) > 255 else 255.0
         if arr.max(initial=0) > 65535 or arr.min(initial=0) < 0:
             lo, hi = float(arr.min()), float(arr.max())
@@ -103,7 +129,7 @@ def to_rgb(img: Image.Image, notices: list[str] | None = None) -> np.ndarray:
         grey = np.clip(np.rint(arr * (255.0 / top)), 0, 255).astype(np.uint8)
         return np.repeat(grey[..., None], 3, axis=2)
     if mode == "F":
-        arr = np.asarray(img, dtype=np.float64)
+        arr = np.asarray(img, dtype=np.float32)
         finite = np.isfinite(arr)
         if not finite.any():
             raise InputError("float image contains no finite values")
@@ -129,27 +155,52 @@ def to_rgb(img: Image.Image, notices: list[str] | None = None) -> np.ndarray:
         raise InputError(f"colour mode {mode!r} is not supported ({exc}); save the image as 8-bit RGB") from None
 
 
+def _orientation(img: Image.Image) -> int:
+    try:
+        return int(img.getexif().get(0x0112, 1))
+    except Exception:  # a broken EXIF block must not make a good image unusable
+        return 1
+
+
+def _reduce_early(img: Image.Image, max_side: int) -> Image.Image:
+    """Box-reduce a big decoded image by an integer factor before any conversion, so the 16-bit / float /
+    RGBA -> RGB conversions run on at most ~(2 x max_side)^2 pixels, not on the full decode."""
+    factor = max(img.size) // (2 * max_side)
+    if factor < 2 or img.mode in ("P", "1"):  # palette indices cannot be averaged
+        return img
+    try:
+        return img.reduce(factor)
+    except (ValueError, OSError):  # a mode the reducer does not support: convert at full size
+        return img
+
+
 def load_image(path: str | os.PathLike, *, max_side: int = MAX_SIDE) -> LoadedImage:
-    """Decode an uploaded image: honour EXIF orientation, convert to RGB, downscale very large images."""
+    """Decode an uploaded image: honour EXIF orientation, convert to RGB, downscale very large images.
+    Work is bounded by the header: big JPEGs are decoded at reduced size, other formats over
+    budget.MAX_DECODE_PIXELS are refused before decoding, and only the first frame is read."""
     name = _display_name(path)
     img = _open(path, "image")
     notices: list[str] = []
     w, h = img.size
-    try:
-        if img.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # EXIF orientations that swap the axes
-            w, h = h, w
-    except Exception:
-        pass
+    orientation = _orientation(img)
+    if orientation in (5, 6, 7, 8):  # EXIF orientations that swap the axes
+        w, h = h, w
     original = (w, h)
-    if img.format == "JPEG" and max(img.size) > 2 * max_side:
-        img.draft("RGB", (max_side, max_side))  # decode big JPEGs at reduced scale: less memory, faster
-    if getattr(img, "n_frames", 1) > 1:
-        notices.append(f"{img.format} file has {img.n_frames} frames; using the first")
     if min(w, h) < MIN_SIDE:
         raise InputError(f"image {name!r} is {w}x{h} pixels; at least {MIN_SIDE}x{MIN_SIDE} is needed")
     if max(w, h) > MAX_ASPECT * min(w, h):
         raise InputError(f"image {name!r} is {w}x{h} pixels; aspect ratios beyond {MAX_ASPECT}:1 are not supported")
-    img = _load_pixels(img, "image", name)
+    if has_more_frames(img):
+        notices.append(f"{img.format} file has more than one frame; using the first")
+    if img.format in DRAFT_FORMATS and max(img.size) > 2 * max_side:
+        img.draft("RGB", (max_side, max_side))  # decode big JPEGs at reduced scale: less memory, faster
+    try:
+        img.load()
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise InputError(f"image {name!r} could not be decoded (truncated or corrupt file: {exc})") from None
+    img = _reduce_early(img, max_side)
+    if orientation in EXIF_TRANSPOSE:
+        img = img.transpose(EXIF_TRANSPOSE[orientation])
     rgb = to_rgb(img, notices)
     if max(w, h) > max_side:
         scale = max_side / max(w, h)

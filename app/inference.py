@@ -15,7 +15,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 import threading
 import time
 import uuid
@@ -34,7 +33,7 @@ from gald.heads import HEAD_KEYS, LD_OFF_KEY, LD_OFF_STAGE, TITLES
 from gald.heads import HEADS as HEAD_REGISTRY
 from gald.io.checkpoint import checkpoint_stem, sidecar_path
 
-from . import DEFAULT_CHECKPOINT
+from . import DEFAULT_CHECKPOINT, budget, scratch
 
 try:  # Hugging Face ZeroGPU: the decorated function gets a GPU for its duration
     import spaces  # type: ignore[import-not-found]
@@ -48,8 +47,7 @@ except ImportError:  # everywhere else a no-op
 
 HEADS = HEAD_KEYS  # Fig. 5 (b)-(d)
 HEAD_TITLES = TITLES
-EXPORT_DIR = Path(tempfile.gettempdir()) / "gald_studio"
-SCALE_RANGE = (0.5, 2.0)  # input scales the app offers: beyond 2x a 2-core CPU takes seconds per image
+SCALE_RANGE = (0.5, budget.MAX_SCALE)  # input scales the app offers: beyond 2x a 2-core CPU takes seconds per image
 
 
 @dataclass
@@ -109,13 +107,15 @@ def run_network(model: gald.GALDNet, x: torch.Tensor, with_ld_off: bool) -> dict
 
 @gpu
 def run_attribution(model: gald.GALDNet, x: torch.Tensor, head: str, class_index: int, method: str,
-                    n_steps: int, region: torch.Tensor | None = None) -> np.ndarray:
+                    n_steps: int, region: torch.Tensor | None = None, deadline: float | None = None,
+                    between_passes: Any = None) -> np.ndarray:
     """Captum on the model's device (GPU-decorated on ZeroGPU like `run_network`)."""
     from . import attribution
 
     device = next(model.parameters()).device
     return attribution.attribute(model, x.to(device), head, class_index, method=method, n_steps=n_steps,
-                                 region=None if region is None else region.to(device))
+                                 region=None if region is None else region.to(device), deadline=deadline,
+                                 steps_per_pass=budget.IG_STEPS_PER_PASS, between_passes=between_passes)
 
 
 class Predictor:
@@ -141,6 +141,9 @@ class Predictor:
         self._attr_cache: OrderedDict[tuple, Any] = OrderedDict()
         self.token = uuid.uuid4().hex[:12]  # export folders never mix predictors (or processes)
         self.lock = threading.RLock()  # hooks and LD switching mutate the model: one user at a time
+        self._waiting = 0  # analyses waiting for the model (Integrated Gradients lets them in between steps)
+        self._waiting_lock = threading.Lock()
+        self._cache_lock = threading.Lock()  # the two LRU caches
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike = DEFAULT_CHECKPOINT, **kwargs) -> Predictor:
@@ -185,8 +188,45 @@ class Predictor:
         """The network input: `gald.evaluation.inference.Preprocessing`, the path gald.evaluate measures."""
         return self.inference.preprocessing(rgb, scale)
 
+    @staticmethod
+    def capped_scale(height: int, width: int, scale: float) -> float:
+        """`scale`, lowered where the network input would exceed budget.MAX_ANALYSIS_NET_PIXELS."""
+        pixels = height * width * scale**2
+        cap = budget.MAX_ANALYSIS_NET_PIXELS
+        return scale if pixels <= cap else round(scale * (cap / pixels) ** 0.5, 3)
+
+    @contextlib.contextmanager
+    def _model_turn(self):
+        """self.lock, announced: a long gradient request sees the waiter and hands the model over between steps."""
+        with self._waiting_lock:
+            self._waiting += 1
+        try:
+            self.lock.acquire()
+        finally:
+            with self._waiting_lock:
+                self._waiting -= 1
+        try:
+            yield
+        finally:
+            self.lock.release()
+
+    def _let_waiting_analyses_run(self, grace: float = 2.0) -> float:
+        """Between two Integrated Gradients steps (the lock held once, by `attribute`): if analyses wait, release
+        the model until one has taken it (locks are not fair), then wait for it back. Seconds spent."""
+        if not self._waiting:
+            return 0.0
+        t0 = time.monotonic()
+        before = self._waiting
+        self.lock.release()
+        try:
+            while self._waiting >= before and time.monotonic() - t0 < grace:
+                time.sleep(0.005)
+        finally:
+            self.lock.acquire()
+        return time.monotonic() - t0
+
     def cached(self, key: str) -> Analysis | None:
-        with self.lock:
+        with self._cache_lock:  # not the model lock: a cache hit never waits for a running network
             hit = self._cache.get(key)
             if hit is not None:
                 self._cache.move_to_end(key)
@@ -199,13 +239,14 @@ class Predictor:
         low, high = self.scale_range
         if not (math.isfinite(scale) and low <= scale <= high):
             raise ValueError(f"input scale must be between {low:g} and {high:g}, got {scale}")
+        scale = self.capped_scale(rgb.shape[0], rgb.shape[1], scale)
         key = f"{image_key(rgb)}-s{scale:g}"
         hit = self.cached(key)
         if hit is not None:
             return hit
         t0 = time.perf_counter()
         x = self.preprocess(rgb, scale)
-        with self.lock:
+        with self._model_turn():
             on = run_network(self.model, x, self.has_ld)
         logits = {h.key: on[h.stage] for h in HEAD_REGISTRY if h.stage in on}
         if LD_OFF_STAGE in on:
@@ -216,7 +257,7 @@ class Predictor:
         stages = {k: v[0].half().numpy() for k, v in on.items()}  # torch converts 6x faster than numpy
         analysis = Analysis(key=key, image=rgb, preds=preds, mask=mask, stages=stages,
                             net_size=tuple(x.shape[-2:]), seconds=time.perf_counter() - t0, scale=scale)
-        with self.lock:
+        with self._cache_lock:
             self._cache[key] = analysis
             while len(self._cache) > self.cache_size:
                 _, old = self._cache.popitem(last=False)
@@ -226,7 +267,7 @@ class Predictor:
 
     # ----------------------------------------------------------------- exports
     def export_dir(self, analysis: Analysis) -> Path:
-        return EXPORT_DIR / f"{self.token}-{analysis.key}"
+        return scratch.process_dir("exports") / f"{self.token}-{analysis.key}"
 
     def export(self, analysis: Analysis) -> tuple[str, str]:
         """Write the GALD prediction as a palette PNG (index = class id) and all stages as .npz."""
@@ -247,24 +288,37 @@ class Predictor:
         return str(png), str(npz)
 
     # ----------------------------------------------------------------- attribution
+    @staticmethod
+    def attribution_scale(analysis: Analysis, method: str) -> float:
+        """The input scale attribution runs at: the analysis's, lowered to keep the network input within
+        budget.ATTRIBUTION_MAX_NET_PIXELS[method] (the backward pass costs several times the forward's)."""
+        h, w = analysis.image.shape[:2]
+        return budget.attribution_scale(h, w, analysis.scale, method)
+
     def attribute(self, analysis: Analysis, head: str, class_index: int, method: str = "gradcam",
-                  n_steps: int = 8, region: tuple[int, int, int, int] | None = None) -> np.ndarray:
+                  n_steps: int = 8, region: tuple[int, int, int, int] | None = None,
+                  time_budget: float | None = budget.GRADIENT_TIME_BUDGET_S) -> np.ndarray:
         """Cached captum heatmap (h, w) in [0, 1] for one (image, head, class, method[, region]). `region`
         (top, left, bottom, right) at the head's logit resolution: explain that region instead of every pixel
-        the head predicts as the class (the pixel query)."""
+        the head predicts as the class (the pixel query). Runs at `attribution_scale`; IG is stopped between
+        steps (attribution.TimeBudgetExceeded) once it has run `time_budget` seconds (waiting excluded)."""
         key = (analysis.key, head, int(class_index), method, int(n_steps) if method == "ig" else 0, region)
-        with self.lock:
+        with self._cache_lock:
             if key in self._attr_cache:
                 self._attr_cache.move_to_end(key)
                 return self._attr_cache[key]
-            x = self.preprocess(analysis.image, analysis.scale)
-            mask = None
-            if region is not None:
-                top, left, bottom, right = region
-                h, w = analysis.stages["F"].shape[-2:]  # every head's logits are at F's resolution
-                mask = torch.zeros(h, w, dtype=torch.bool)
-                mask[top:bottom, left:right] = True
-            heat = run_attribution(self.model, x, head, int(class_index), method, int(n_steps), mask)
+        x = self.preprocess(analysis.image, self.attribution_scale(analysis, method))
+        mask = None
+        if region is not None:
+            top, left, bottom, right = region
+            h, w = analysis.stages["F"].shape[-2:]  # every head's logits are at F's resolution
+            mask = torch.zeros(h, w, dtype=torch.bool)
+            mask[top:bottom, left:right] = True
+        with self.lock:  # held once here, so that IG can hand it to a waiting analysis between steps
+            deadline = None if time_budget is None else time.monotonic() + time_budget
+            heat = run_attribution(self.model, x, head, int(class_index), method, int(n_steps), mask, deadline,
+                                   self._let_waiting_analyses_run)
+        with self._cache_lock:
             self._attr_cache[key] = heat
             while len(self._attr_cache) > 4 * self.cache_size:
                 self._attr_cache.popitem(last=False)

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from . import scratch
 from .inference import cpu_count
 
 JPEG_QUALITY = 90
@@ -36,7 +37,7 @@ class PictureStore:
     """Content-addressed picture files in one folder (thread-safe; encoders release the GIL)."""
 
     def __init__(self, folder: str | Path | None = None, keep: int = 512) -> None:
-        self.folder = Path(folder or tempfile.mkdtemp(prefix="gald_pictures_"))
+        self.folder = Path(folder or tempfile.mkdtemp(dir=scratch.process_dir("pictures")))
         self.folder.mkdir(parents=True, exist_ok=True)
         self.keep, self._files, self._lock = keep, deque(), threading.Lock()
 

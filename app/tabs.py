@@ -12,7 +12,7 @@ from typing import Any
 
 import gradio as gr
 
-from . import figures, views
+from . import budget, figures, views
 from .dashboard import dashboard_values
 from .inference import HEAD_TITLES, Predictor
 
@@ -40,6 +40,14 @@ def optional_slider(*args: Any, **kwargs: Any) -> gr.Slider:
     slider = gr.Slider(*args, **kwargs)
     slider.preprocess = lambda payload: payload
     return slider
+
+
+def optional_number(*args: Any, **kwargs: Any) -> gr.Number:
+    """A gr.Number whose API value reaches the handler as sent (as optional_slider): gradio's own rounding
+    fails on NaN, Inf or text without saying which argument was wrong."""
+    number = gr.Number(*args, **kwargs)
+    number.preprocess = lambda payload: payload
+    return number
 
 
 def picture(name: str, height: int = 230, hide_empty: bool = False, **kwargs: Any) -> gr.Image:
@@ -100,8 +108,8 @@ def build_stages_tab(pred: Predictor, default_alpha: float) -> Components:
             c[name] = picture(name, elem_id=f"gald-stage-{name}")
     gr.Markdown("### Ask a pixel why")
     with gr.Row():
-        c["pixel_x"] = gr.Number(label="x (column)", precision=0, elem_id="gald-pixel-x", min_width=100)
-        c["pixel_y"] = gr.Number(label="y (row)", precision=0, elem_id="gald-pixel-y", min_width=100)
+        c["pixel_x"] = optional_number(label="x (column)", precision=0, elem_id="gald-pixel-x", min_width=100)
+        c["pixel_y"] = optional_number(label="y (row)", precision=0, elem_id="gald-pixel-y", min_width=100)
         c["pixel_head"] = gr.Radio([(HEAD_TITLES[h], h) for h in heads], value=heads[0],
                                    label="Explain the prediction of")
         c["pixel_run"] = gr.Button("Query pixel", elem_id="gald-pixel-run", scale=0, min_width=140)
@@ -204,7 +212,7 @@ def build_attribution_tab(pred: Predictor) -> Components:
         c["attribution_class"] = gr.Dropdown(names, value=default_class, label="Class")
         c["attribution_method"] = gr.Radio([("GradCAM (fast)", "gradcam"), ("Integrated Gradients (slow)", "ig")],
                                            value="gradcam", label="Method")
-        c["attribution_steps"] = gr.Slider(2, 32, value=8, step=1, label="IG steps")
+        c["attribution_steps"] = optional_slider(2, budget.MAX_IG_STEPS, value=8, step=1, label="IG steps")
     c["explain"] = gr.Button("Explain", variant="primary")
     gr.HTML(figures.colorbar_html("attribution:", "none", "strongest (99.5th percentile)"))
     with gr.Row():

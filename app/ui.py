@@ -19,7 +19,7 @@ from typing import Any
 
 import gradio as gr
 
-from . import tabs
+from . import budget, limits, tabs
 from .handlers import (
     ANALYZE_OUTPUTS,
     DEFAULT_ALPHA,
@@ -33,7 +33,7 @@ from .inference import Predictor
 
 log = logging.getLogger(__name__)
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
-MAX_FILE_SIZE = "25mb"
+MAX_FILE_SIZE = budget.MAX_UPLOAD_SIZE
 QUEUE_SIZE = 16
 LAZY_OUTPUTS = ("open_tab", "filled", *(name for group in LAZY_TABS.values() for name in OUTPUT_GROUPS[group]))
 DASHBOARD_OUTPUTS = ("dashboard_note", "class_iou", "small_large", "boundary", "errors", "learning", "ablation_table",
@@ -66,7 +66,8 @@ def launch_options() -> dict[str, Any]:
     """Keyword arguments for `demo.launch` shared by app.py and the tests (Gradio 6: theme/css live here)."""
     return {"max_file_size": MAX_FILE_SIZE, "allowed_paths": [str(EXAMPLES_DIR)], "share": False,
             "theme": gr.themes.Soft(primary_hue="orange", neutral_hue="slate"), "css": CSS,
-            "footer_links": ["api", "gradio"], "state_session_capacity": 128}
+            "footer_links": ["api", "gradio"], "state_session_capacity": budget.SESSIONS_KEPT,
+            **limits.launch_limits()}
 
 
 def example_rows() -> tuple[list[list[str]], list[str]]:
@@ -175,19 +176,20 @@ def wire_views(w: Wiring, h: SimpleNamespace) -> None:
                         show_progress="hidden", api_visibility="undocumented")  # documented: /channel
     w["explain"].click(w.named(h.attribute), w.these(["state", "attribution_head", "attribution_class",
                                                       "attribution_method", "attribution_steps"]),
-                       w.these(["attribution", "attribution_text"]), api_name="attribute", concurrency_limit=1)
+                       w.these(["attribution", "attribution_text"]), api_name="attribute", concurrency_limit=1,
+                       concurrency_id=budget.GRADIENT_SLOT)
     pixel_in = w.these(["state", "pixel_x", "pixel_y"])
     fast = w.these(["pixel_text", "pixel_bars", "pixel_attention", "pixel_attention_text"])
     slow = w.these(["pixel_attribution", "pixel_attribution_gt", "pixel_attribution_text"])
     w["pixel_run"].click(w.named(h.pixel), pixel_in, fast, api_name="pixel", show_progress="hidden").then(
         w.named(h.pixel_attribution), [*pixel_in, w["pixel_head"]], slow, api_name="pixel_attribution",
-        concurrency_limit=1)
+        concurrency_limit=1, concurrency_id=budget.GRADIENT_SLOT)
     for name in STAGE_PICTURES:
         w[name].select(w.named(h.click_pixel), [w["state"]], w.these(["pixel_x", "pixel_y"]),
                        api_visibility="undocumented", show_progress="hidden").then(
             w.named(h.pixel), pixel_in, fast, api_visibility="undocumented", show_progress="hidden").then(
             w.named(h.pixel_attribution), [*pixel_in, w["pixel_head"]], slow, api_visibility="undocumented",
-            concurrency_limit=1)
+            concurrency_limit=1, concurrency_id=budget.GRADIENT_SLOT)
     w["fig5_button"].click(w.named(h.paper_figure), [w["state"], gr.State("fig5"), gr.State("pdf")],
                            [w["fig5_file"]], api_name="figure", concurrency_limit=1)
     w["fig4_button"].click(w.named(h.paper_figure), [w["state"], gr.State("fig4"), gr.State("pdf")],

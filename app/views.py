@@ -20,7 +20,7 @@ import gald
 from gald.data.constants import IGNORE_INDEX
 from gald.evaluation.segments import decompose_errors
 
-from . import figures, plots
+from . import budget, figures, plots
 from .inference import HEAD_TITLES, Analysis, Predictor
 
 DISPLAY_MAX_SIDE = 640  # pictures larger than this are shown downscaled (cheaper PNGs)
@@ -329,4 +329,5 @@ def pixel_attribution_view(pred: Predictor, analysis: Analysis, label: np.ndarra
         gt_heat = pred.attribute(analysis, head, c_gt, "gradcam", region=region)
         gt_pic = pixel.mark_pixel(figures.heatmap_overlay(d.image, gt_heat, 0.6), *mark)
         text += f"; ground-truth class **{names[c_gt]}** (right)" + (" (the same)" if c_gt == c_pred else "")
-    return pred_pic, gt_pic, text + "."
+    note = budget.attribution_note(*analysis.image.shape[:2], analysis.scale, "gradcam")
+    return pred_pic, gt_pic, text + "." + (f" {note}" if note else "")

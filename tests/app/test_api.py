@@ -179,7 +179,7 @@ def test_pixel_query_endpoints(client, example_files):
     assert bars is not None
     pic, gt_pic, why = client.predict(64, 50, "gald", api_name="/pixel_attribution")
     assert str(pic).endswith(".jpg") and "GradCAM" in why
-    with pytest.raises(AppError, match="x must be between 0 and 127, got 500"):
+    with pytest.raises(AppError, match=r"x \(column\) must be between 0 and 127, got 500"):
         client.predict(500, 50, api_name="/pixel")
     with pytest.raises(AppError, match="Give both pixel coordinates"):
         client.predict(None, 50, api_name="/pixel")

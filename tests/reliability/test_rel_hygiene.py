@@ -16,7 +16,7 @@ def test_hygiene(rel_server, rel_checkpoint, tmp_path):
 def test_path_string_is_not_read(rel_app, tmp_path):
     """A plain path string for the image parameter is rejected by gradio's FileData validation."""
     secret = tmp_path / "secret.png"
-    rc._good_png(tmp_path, "secret.png")
+    rc.good_png(tmp_path, "secret.png")
     for path in (str(secret), "/etc/passwd"):
         try:
             out = rel_app.analyze(path)

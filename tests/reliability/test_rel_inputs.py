@@ -20,7 +20,7 @@ def test_matrix_is_large_enough():
 
 @pytest.fixture(scope="module")
 def good(tmp_path_factory):
-    return rc._good_png(tmp_path_factory.mktemp("good"), "alive.png", (48, 32), seed=7)
+    return rc.good_png(tmp_path_factory.mktemp("good"), "alive.png", (48, 32), seed=7)
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.name, marks=[*known_bug(c.name),

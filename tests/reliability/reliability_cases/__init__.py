@@ -4,9 +4,10 @@
 Every case is run against the real thing (the Gradio server through gradio_client, `gald.load_checkpoint`,
 `python -m gald.train` subprocesses, `python app.py` subprocesses) and reduced to a `Result`: what was
 tried, what was expected, what was observed, and whether that is acceptable. Areas: inputs, hygiene,
-checkpoints, source, data, training, load (one module each, `common` for what they share).
+checkpoints, source, data, training, load, budget (one module each, `common` for what they share).
 """
 
+from .budget import BudgetServer, Peak, attribution_case, budget_results, child_peak, sampler_control
 from .checkpoints import (
     CHECKPOINT_CASES,
     CheckpointCase,
@@ -24,4 +25,4 @@ from .load import AppProcess, load_images, load_results, queue_max_size, run_loa
 from .source import source_results, unsafe_load_calls
 from .training import crash_resume, kill_during_validation, nan_stop
 
-__all__ = ['AppClient', 'AppProcess', 'CHECKPOINT_CASES', 'CheckpointCase', 'INPUT_CASES', 'InputCase', 'KNOWN_BUGS', 'Result', 'Payload', 'good_png', 'app_refuses_checkpoint', 'checkpoint_results', 'crash_resume', 'data_results', 'hygiene_results', 'input_results', 'kill_during_validation', 'load_images', 'load_results', 'make_checkpoint', 'nan_stop', 'queue_max_size', 'run_checkpoint_case', 'run_input_case', 'run_load', 'sequential_memory', 'serve_inprocess', 'source_results', 'unsafe_load_calls']
+__all__ = ['AppClient', 'AppProcess', 'BudgetServer', 'Peak', 'attribution_case', 'budget_results', 'child_peak', 'sampler_control', 'CHECKPOINT_CASES', 'CheckpointCase', 'INPUT_CASES', 'InputCase', 'KNOWN_BUGS', 'Result', 'Payload', 'good_png', 'app_refuses_checkpoint', 'checkpoint_results', 'crash_resume', 'data_results', 'hygiene_results', 'input_results', 'kill_during_validation', 'load_images', 'load_results', 'make_checkpoint', 'nan_stop', 'queue_max_size', 'run_checkpoint_case', 'run_input_case', 'run_load', 'sequential_memory', 'serve_inprocess', 'source_results', 'unsafe_load_calls']

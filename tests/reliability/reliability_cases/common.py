@@ -5,10 +5,7 @@ from __future__ import annotations
 import io
 import os
 import re
-import socket
-import struct
 import sys
-import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +13,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from benchmarks.app_harness import free_port, write_zero_png  # noqa: F401  (re-exported for the cases)
 from gald.data.constants import CAMVID_CLASSES, CAMVID_PALETTE
 from gald.models.backbones import IMAGENET_NORMALIZATION
 
@@ -48,10 +46,6 @@ class Result:
         return asdict(self)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_checkpoint(path: str | os.PathLike, *, num_classes: int = 11, mid_channels: int = 32, seed: int = 0) -> Path:
@@ -82,19 +76,6 @@ def synthetic_pair(size: tuple[int, int] = GOOD_SIZE, seed: int = 0) -> tuple[np
     return np.clip(image, 0, 255).astype(np.uint8), label
 
 
-def _png_chunk(tag: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
-
-
-def write_zero_png(path: Path, width: int, height: int) -> Path:
-    """A valid, all-black 1-bit PNG of any size, built row by row: a real decompression bomb is a few KB."""
-    row = b"\x00" * (1 + (width + 7) // 8)
-    comp = zlib.compressobj(6)
-    body = b"".join(comp.compress(row) for _ in range(height)) + comp.flush()
-    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", body)
-                     + _png_chunk(b"IEND", b""))
-    return path
 
 
 def save(img: Image.Image, path: Path, fmt: str | None = None, **kwargs: Any) -> Path:

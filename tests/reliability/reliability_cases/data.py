@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import io
-import os
 import subprocess
 import time
 from pathlib import Path
 
 from PIL import Image
+
+from benchmarks.app_harness import subprocess_env
 
 from .common import PYTHON, REPO, TRACEBACK, Result, short, synthetic_pair
 
@@ -63,9 +64,6 @@ def train_args(data_root: Path, out: Path, iters: int, *, eval_every: int = 2, b
     return args + ["--no-progress", "--device", "cpu", "--out", str(out)]
 
 
-def subprocess_env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2"),
-            "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
 
 
 def data_results(workdir: Path) -> list[Result]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from benchmarks.app_harness import AppClient
 
 from .common import (
     TRACEBACK,
@@ -19,40 +20,7 @@ from .common import (
 )
 from .input_cases import INPUT_CASES, InputCase
 
-
 # --- the client side -----------------------------------------------------------------------------------
-class AppClient:
-    """gradio_client against `/analyze`, with outputs named by their component labels (robust to reordering)."""
-
-    NAMES = [("Image", r"^Input$", "input"), ("Image", r"GALD", "gald"), ("Image", r"^Ground truth", "gt"),
-             ("Dataframe", r"IoU", "iou"), ("Downloadbutton", r"[Pp]rediction", "pred_png")]
-
-    def __init__(self, url: str, download_dir: str | os.PathLike | bool) -> None:
-        from gradio_client import Client
-
-        self.url = url
-        self.client = Client(url, verbose=False, download_files=download_dir if download_dir else False,
-                             analytics_enabled=False)
-        api = self.client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/analyze"]
-        self.returns = [r["label"] for r in api["returns"]]
-        self.components = [r["component"] for r in api["returns"]]
-
-    def analyze(self, image: Any, label: Any = None, alpha: Any = 0.6, channel: Any = 0) -> dict[str, Any]:
-        from gradio_client import handle_file
-
-        def arg(x: Any) -> Any:
-            return handle_file(str(x)) if isinstance(x, Path) else x
-
-        out = self.client.predict(arg(image), arg(label), alpha, channel, api_name="/analyze")
-        named: dict[str, Any] = {}
-        for value, lab, comp in zip(out, self.returns, self.components, strict=True):
-            if comp == "Markdown" and "summary" not in named:
-                named["summary"] = value
-            for component, pattern, name in self.NAMES:
-                if comp == component and name not in named and re.search(pattern, str(lab)):
-                    named[name] = value
-        return named
-
 
 
 def run_input_case(app: AppClient, case: InputCase, workdir: Path, good: Path) -> Result:

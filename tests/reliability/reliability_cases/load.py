@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
-import signal
-import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
@@ -15,79 +12,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .common import PYTHON, REPO, Result, free_port, short, synthetic_pair
-from .data import subprocess_env
+from benchmarks.app_harness import AppProcess
+
+from .common import Result, short, synthetic_pair
 from .inputs import AppClient
-
-
-class AppProcess:
-    """`python app.py --checkpoint CK` on 127.0.0.1:<free port>; `rss_mb()` of the process tree."""
-
-    def __init__(self, checkpoint: Path, workdir: Path, ready_timeout: float = 240) -> None:
-        import psutil
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self.tmp = workdir / "server_tmp"  # TMPDIR: the app's exports and gradio's cache, to measure disk use
-        self.tmp.mkdir(parents=True, exist_ok=True)
-        env = {**subprocess_env(), "GRADIO_SERVER_PORT": str(self.port), "GRADIO_SERVER_NAME": "127.0.0.1",
-               "TMPDIR": str(self.tmp), "GRADIO_TEMP_DIR": str(self.tmp / "gradio")}
-        self.log_path = workdir / "server.log"
-        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in close()
-        self.proc = subprocess.Popen([PYTHON, "app.py", "--checkpoint", str(checkpoint)], cwd=REPO, env=env,
-                                     stdout=self._log, stderr=subprocess.STDOUT)
-        self.ps = psutil.Process(self.proc.pid)
-        self._wait_ready(ready_timeout)
-
-    def _wait_ready(self, timeout: float) -> None:
-        import httpx
-
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"app.py exited with {self.proc.returncode}: {self.log_path.read_text()[-2000:]}")
-            try:
-                if httpx.get(self.url + "config", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        self.close()
-        raise TimeoutError(f"app.py not ready after {timeout:.0f} s: {self.log_path.read_text()[-2000:]}")
-
-    def rss_mb(self) -> float:
-        import psutil
-
-        total = 0
-        for p in [self.ps, *self.ps.children(recursive=True)]:
-            with contextlib.suppress(psutil.Error):
-                total += p.memory_info().rss
-        return total / 2**20
-
-    def disk_mb(self, part: str = "") -> float:
-        """MB of temporary files: all, or only those under `part` (e.g. "gradio": gradio's cache)."""
-        root = self.tmp / part if part else self.tmp
-        total = 0
-        for f in root.rglob("*"):
-            with contextlib.suppress(OSError):  # the app deletes files while we walk
-                total += f.stat().st_size if f.is_file() else 0
-        return total / 2**20
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
-
-    def __enter__(self) -> AppProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def load_images(workdir: Path, n: int, size: tuple[int, int] = (160, 120)) -> list[Path]:
@@ -207,14 +135,14 @@ def sequential_memory(server: AppProcess, images: list[Path], n: int, warmup: in
     x = np.arange(warmup, n)
     slope = float(np.polyfit(x, y, 1)[0]) * 100 if len(y) > 2 else float("nan")
     disk, cache = server.disk_mb() - disk0, server.disk_mb("gradio") - cache0
-    exports = server.tmp / "gald_studio"
+    exports = server.tmp / "gald_studio"  # app.scratch: <pid>-<token>/exports/<one folder per analysis>
     return {"requests": n, "warmup": warmup, "failures": failures, "rss_first_mb": round(rss[0]),
             "rss_after_warmup_mb": round(rss[min(warmup, n - 1)]), "rss_last_mb": round(rss[-1]),
             "rss_max_mb": round(max(rss)), "slope_mb_per_100": round(slope, 2),
             "p50_s": round(_pct(lat, 50), 2), "p95_s": round(_pct(lat, 95), 2),
             "disk_growth_mb_per_100": round(100 * disk / max(n, 1), 2),
             "gradio_cache_growth_mb_per_100": round(100 * cache / max(n, 1), 2),
-            "app_export_dirs_at_end": len(list(exports.iterdir())) if exports.is_dir() else 0,
+            "app_export_dirs_at_end": len(list(exports.glob("*/exports/*"))),
             "rss_series_mb": [round(v, 1) for v in rss]}
 
 
