@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+# import name -> the requirement that provides it; gradio's own stack (its client, the Hub library, the starlette
+# server app/limits.py adds middleware to) comes with the pinned gradio, whose pin fixes their versions
 IMPORT_TO_DISTRIBUTION = {"PIL": "pillow", "yaml": "pyyaml", "gradio_client": "gradio", "huggingface_hub": "gradio",
-                          "pyarrow": "datasets"}
+                          "starlette": "gradio", "pyarrow": "datasets"}
 LOCAL = {"gald", "app", "benchmarks", "tests"}
 # training / developer modules whose dependencies requirements-dev.txt names (not needed to run the app): the
 # `hf:` dataset reader and the CamVid converter (Hugging Face `datasets`)
