@@ -108,6 +108,7 @@ def test_dashboard_shows_seeded_ablations_with_error_bars(predictor, tmp_path, m
     assert list(abl["seeds"]) == [3, 1, 3] and set(abl["protocol"]) == {"head"}
     assert abl.iloc[0, 3] == "42.0 ± 2.0" and abl.iloc[1, 3] == "41.0 (1 seed)"
     assert abl.iloc[2, 4].startswith("+2.7 [")  # paired by seed: +3, +3, +2
+    assert abl.iloc[2, 5].endswith("] *") and abl.iloc[1, 5] == ""  # Holm (a family of one) and a sign count
     bars = abl_fig.data[0]
     assert list(bars.error_x.array) == pytest.approx([2.0, 0.0, 1.528], abs=1e-3)
     assert bars.y[1].endswith("(1 seed)")

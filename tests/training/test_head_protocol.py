@@ -70,12 +70,13 @@ def test_statistics_pair_by_seed(tmp_path):
     assert d["mean"] == pytest.approx(2.0) and d["low"] > 0 and d["excludes_zero"]
     table = head_protocol_table.markdown(rows).splitlines()
     assert table[2].startswith("| FCN | 3 | 45.0 ± 5.0 |")
-    assert table[3].endswith("| +2.0 [+0.8, +3.2] * |")
+    # exact t (2 df): +2.0 [+0.8, +3.2]; the family is one comparison, so Holm changes nothing
+    assert table[3].endswith("| +2.0 [+0.8, +3.2], p=0.020 | p=0.020 [+0.8, +3.2] * |")
     # the same rows unpaired would not support the claim: an interval from noisy seeds includes zero
     (tmp_path / "gald_seed2.json").write_text(json.dumps({"miou": 0.43, "small_miou": 0.1, "large_miou": 0.8,
                                                           "boundary_iou_5": 0.3}))
     rows = head_protocol_table.summarize(head_protocol_table.load(tmp_path))
-    assert not rows[1]["delta"]["excludes_zero"]
+    assert not rows[1]["delta"]["excludes_zero"] and not rows[1]["delta"]["holm"]["excludes_zero"]
 
 
 def test_every_registered_row_builds_and_names_its_seed():
