@@ -29,7 +29,8 @@ COMPARISONS: tuple[tuple[str, str], ...] = (
     ("gald", "ga"), ("gald", "ld"), ("psp_ld", "psp"), ("psp_ld", "ld"), ("aspp_ld", "aspp"), ("aspp_ld", "ld"),
     ("nl_ld", "nl"), ("nl_ld", "ld"), ("ldga", "gald"), ("parallel", "gald"), ("ld_avgpool", "gald"),
     ("ld_bilinear", "gald"), ("ga_residual_full", "ga"), ("gald_residual_full", "gald"),
-    ("gald_residual_full", "ga_residual_full"),
+    ("gald_residual_full", "ga_residual_full"), ("ga_layernorm", "ga"), ("gald_layernorm", "ga_layernorm"),
+    ("gald_layernorm", "ld"), ("gald_layernorm", "gald"),
 )
 
 
