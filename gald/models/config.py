@@ -33,7 +33,7 @@ class GALDConfig:
     # the auxiliary (layer3) head: None = c3 / 4 channels and `dropout`; the authors' code: 512 and 0.1
     aux_channels: int | None = None
     aux_dropout: float | None = None
-    # ResNet options (gald.backbones.resnet.ResNet): deep_stem, multi_grid, first_dilation
+    # ResNet options (gald.models.backbones.resnet.ResNet): deep_stem, multi_grid, first_dilation
     backbone_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

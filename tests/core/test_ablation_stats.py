@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from gald import ablation_stats as st
+from gald.ablation import stats as st
 
 
 @pytest.mark.parametrize(("df", "q975"), [(1, 12.706205), (2, 4.302653), (4, 2.776445), (10, 2.228139),

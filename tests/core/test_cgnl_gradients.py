@@ -9,7 +9,12 @@ import pytest
 import torch
 
 from gald.models.global_aggregation import CGNL
-from gald.models.global_aggregation.cgnl_probe import forward_with_statistic, relative_gradients, sign_only_change, statistic_regime
+from gald.models.global_aggregation.cgnl_probe import (
+    forward_with_statistic,
+    relative_gradients,
+    sign_only_change,
+    statistic_regime,
+)
 
 TRAINED, NEAR_ZERO = 30.0, 0.1  # feature scales: |a| sigma / sqrt(eps) ~ 1e7 and ~ 0.5 (a and sigma scale too)
 

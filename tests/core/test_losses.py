@@ -115,8 +115,8 @@ def test_absolute_min_kept_matches_the_authors_code(seed, min_kept):
 def test_cityscapes_configs_keep_the_official_100000_pixels():
     from pathlib import Path
 
-    from gald.config_file import load_config
-    from gald.losses import OFFICIAL_MIN_KEPT
+    from gald.io.config_file import load_config
+    from gald.training.losses import OFFICIAL_MIN_KEPT
 
     for path in sorted((Path(__file__).resolve().parents[2] / "configs" / "cityscapes").glob("*.yaml")):
         assert load_config(path)["loss"]["min_kept"] == OFFICIAL_MIN_KEPT, path.name

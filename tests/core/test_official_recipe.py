@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from gald.backbones import build_backbone
-from gald.backbones.resnet import ResNet
-from gald.config_file import load_config
-from gald.engine import make_optimizer
+from gald.io.config_file import load_config
 from gald.models import GALDConfig, GALDNet
+from gald.models.backbones import build_backbone
+from gald.models.backbones.resnet import ResNet
+from gald.training.engine import make_optimizer
 
 PRESET = Path(__file__).resolve().parents[2] / "configs" / "cityscapes" / "r50_gald_official.yaml"
 

@@ -1,4 +1,4 @@
-"""benchmarks/cgnl_gradients.py on a tiny checkpoint: one row per CGNL module and loss, JSON written, and a
+"""gald.reports.cgnl_gradients on a tiny checkpoint: one row per CGNL module and loss, JSON written, and a
 checkpoint without CGNL refused."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import gald
-from benchmarks import cgnl_gradients
+from gald.reports import cgnl_gradients
 
 META = {"class_names": [f"c{i}" for i in range(11)], "palette": [[20 * i, 255 - 20 * i, 100] for i in range(11)],
         "normalization": {"mean": [0.5] * 3, "std": [0.25] * 3}}

@@ -107,7 +107,7 @@ def test_learning_curve_and_statistic_survival(protocol_run, camvid_root, tmp_pa
     """--curve-every records val mIoU during training; ga_statistic trains CGNL rows and probes the statistic.
     After 3 steps on 4x5 features the statistic is near a = 0 (regime ~ 1), where GroupNorm still passes |a|:
     the >> 1 regime's claims are tested in tests/core/test_cgnl_gradients.py; here the wiring."""
-    from benchmarks import ga_statistic
+    from gald.reports import ga_statistic
 
     cache = protocol_run[0]
     train, val = head_protocol.load_cache(cache)

@@ -1,6 +1,6 @@
 """How much gradient reaches CGNL's attention (p, g) compared with t and z, for any checkpoint with a CGNL.
 
-    .venv/bin/python -m benchmarks.cgnl_gradients [--checkpoint checkpoints/galdnet_lite2_camvid]
+    .venv/bin/python -m gald.reports.cgnl_gradients [--checkpoint checkpoints/galdnet_lite2_camvid]
         [--data camvid:../shared/data/camvid] [--split val] [--images 4] [--json OUT]
 
 The CGNL's input is captured on `--images` images of the split (at the checkpoint's inference scale, eval
@@ -14,18 +14,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from gald.context import CGNL  # noqa: E402
-from gald.context.cgnl_probe import BRANCHES, relative_gradients, sign_only_change, statistic_regime  # noqa: E402
+from ..io.checkpoint import load_checkpoint
+from ..models.global_aggregation import CGNL
+from ..models.global_aggregation.cgnl_probe import BRANCHES, relative_gradients, sign_only_change, statistic_regime
 
 
 def capture_input(model: torch.nn.Module, module: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
@@ -40,10 +37,9 @@ def capture_input(model: torch.nn.Module, module: torch.nn.Module, images: torch
 
 
 def measure(checkpoint: str, data: str, split: str, n_images: int) -> dict[str, Any]:
-    import gald
-    from gald.data import EvalTransform, build_dataset
+    from ..data import EvalTransform, build_dataset
 
-    model, meta = gald.load_checkpoint(checkpoint)
+    model, meta = load_checkpoint(checkpoint)
     modules = [(name, m) for name, m in model.named_modules() if isinstance(m, CGNL)]
     if not modules:
         raise SystemExit(f"{checkpoint} has no CGNL module (GA {model.config.ga!r}, {model.config.arrangement})")

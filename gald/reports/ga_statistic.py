@@ -1,15 +1,15 @@
 """Does a GA's global statistic survive? Train head-protocol rows (one seed), then measure on each CGNL:
 
-    .venv/bin/python -m benchmarks.ga_statistic --cache /work/runs/head_cache [--rows ga ga_layernorm]
+    .venv/bin/python -m gald.reports.ga_statistic --cache /work/runs/head_cache [--rows ga ga_layernorm]
         [--data camvid:../shared/data/camvid] [--seed 0] [--iters 300] [--limit 20] [--json OUT]
 
 (a) sign-only: ||F_GA(sign(a)) - F_GA(a)|| / ||F_GA(a)|| with a = sum(p*g) per group, on val features (median,
     max over images): how much of |a| reaches the output;
 (b) gradients: ||dL/dW|| / ||W|| of t, p, g, z for one backward of (F_GA * r).sum() (fixed random r) in train
     mode on a batch of 8 train features, and |a| sigma / sqrt(eps) (>> 1: GroupNorm keeps only sign(a));
-(c) reach: replace the right half of a val image by another image's (as benchmarks/ga_reach.py), recompute the
+(c) reach: replace the right half of a val image by another image's (as gald.reports.ga_reach), recompute the
     frozen trunk, and measure the relative change of F and F_GA in the left quarter (median over images).
-Rows are trained exactly as `gald.head_protocol` trains them (same seed: the same run as its JSON).
+Rows are trained exactly as `gald.ablation.head_protocol` trains them (same seed: the same run as its JSON).
 """
 
 from __future__ import annotations
@@ -17,20 +17,17 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 from pathlib import Path
 from typing import Any
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from benchmarks.ga_reach import relative_change  # noqa: E402
-from gald.backbones import backbone_normalization, build_backbone  # noqa: E402
-from gald.context.cgnl_probe import relative_gradients, sign_only_change, statistic_regime  # noqa: E402
-from gald.data import EvalTransform, build_dataset  # noqa: E402
-from gald.head_protocol import BACKBONE, OUTPUT_STRIDE, ROWS, evaluate_head, fit_head, load_cache  # noqa: E402
+from ..ablation.head_protocol import BACKBONE, OUTPUT_STRIDE, evaluate_head, fit_head, load_cache
+from ..ablation.rows import ROWS
+from ..data import EvalTransform, build_dataset
+from ..models.backbones import backbone_normalization, build_backbone
+from ..models.global_aggregation.cgnl_probe import relative_gradients, sign_only_change, statistic_regime
+from .ga_reach import relative_change
 
 
 @torch.no_grad()
@@ -54,7 +51,8 @@ def measure_row(row: str, seed: int, iters: int, train, val, trunk, dataset, lim
                 class_names: list[str]) -> dict[str, Any]:
     model = fit_head(row, seed, train, len(class_names), iters=iters).eval()
     scores = evaluate_head(model, val, len(class_names), class_names, figures=False)
-    result: dict[str, Any] = {"row": row, "seed": seed, "iters": iters, "config": ROWS[row], "val_miou": scores["miou"]}
+    result: dict[str, Any] = {"row": row, "seed": seed, "iters": iters, "config": ROWS[row].model,
+                              "val_miou": scores["miou"]}
     cgnl = model.net.context
     with torch.no_grad():
         reduced_val = [model.net.reduce(f[None].float()) for f in val["features"][:limit]]
