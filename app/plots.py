@@ -253,7 +253,7 @@ def learning_curve(curve: dict[str, Any] | None) -> go.Figure | None:
 
 
 def seeded_ablation_table(by_protocol: dict[str, list[dict[str, Any]]]) -> tuple[list[str], list[list[Any]]]:
-    """Rows of `gald.ablation_stats.summarize` per protocol: mean ± sd over seeds and the paired delta to FCN."""
+    """Rows of `gald.ablation.stats.summarize` per protocol: mean ± sd over seeds and the paired delta to FCN."""
     headers = ["protocol", "row", "seeds", "mIoU % (mean ± sd)", "Δ vs FCN, paired [95% CI]",
                "Δ vs FCN, Holm-corrected [CI]", "boundary IoU @5px %"]
     out = []

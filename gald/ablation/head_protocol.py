@@ -37,8 +37,6 @@ from ..training.engine import make_optimizer, poly_lr_lambda
 from ..training.losses import GALDLoss
 from .rows import ROWS
 
-# the core rows of the stronger (Lite2) protocol, issue 20 item 3
-LITE2_CORE_ROWS = ("fcn", "ga", "ld", "gald", "ga_layernorm", "gald_layernorm", "nl", "nl_ld")
 BACKBONE, OUTPUT_STRIDE = "efficientnet_lite0", 16
 TRAIN_VARIANTS = [(s, flip) for s in (0.75, 1.0, 1.25) for flip in (False, True)]
 LOSS_STRIDE = 2  # the loss is computed at half the label resolution (nearest-subsampled labels): 4x cheaper
