@@ -51,8 +51,8 @@ ROWS: dict[str, Row] = {r.key: r for r in (
     Row("gald_residual_full", "+CGNL+LD, full-resolution residual", {"arrangement": "gald", **_CGNL_FULL}),
     # beyond the paper: CGNL whose global statistic survives (one normalisation group over all channels instead
     # of GroupNorm with z's grouping, which keeps only sign(sum(p*g)); docs/architecture.md)
-    Row("ga_layernorm", "+CGNL, one norm group (statistic survives)", {"arrangement": "ga", **_CGNL_LAYER}),
-    Row("gald_layernorm", "+CGNL+LD, one norm group (statistic survives)", {"arrangement": "gald", **_CGNL_LAYER}),
+    Row("ga_layernorm", "+CGNL, 1 norm group", {"arrangement": "ga", **_CGNL_LAYER}),
+    Row("gald_layernorm", "+CGNL+LD, 1 norm group", {"arrangement": "gald", **_CGNL_LAYER}),
 )}
 ROW_ORDER: tuple[str, ...] = tuple(ROWS)
 CORE_ROWS: tuple[str, ...] = ("fcn", "ga", "ld", "gald")  # the paper's headline comparison
