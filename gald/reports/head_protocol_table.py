@@ -35,12 +35,12 @@ def _delta(d: dict[str, Any] | None) -> str:
         return f"{d['mean']:+.1f} ({d['positive']}/{d['n']} seeds > 0) | "
     h = d["holm"]
     mark = " *" if h["excludes_zero"] else ""
-    return (f"{d['mean']:+.1f} [{d['low']:+.1f}, {d['high']:+.1f}], p={_p(d['p'])} | "
-            f"p={_p(d['p_holm'])} [{h['low']:+.1f}, {h['high']:+.1f}]{mark}")
+    return (f"{d['mean']:+.1f} [{d['low']:+.1f}, {d['high']:+.1f}], {_p(d['p'])} | "
+            f"{_p(d['p_holm'])} [{h['low']:+.1f}, {h['high']:+.1f}]{mark}")
 
 
 def _p(p: float) -> str:
-    return f"{p:.3f}" if p >= 0.001 else "<0.001"
+    return f"p={p:.3f}" if p >= 0.001 else "p<0.001"
 
 
 def markdown(rows: list[dict[str, Any]], others: list[dict[str, Any]] | None = None) -> str:
