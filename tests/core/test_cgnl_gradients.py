@@ -50,7 +50,7 @@ def test_trained_cgnl_sends_p_and_g_five_orders_less_gradient_than_t_and_z(struc
 
 
 @pytest.mark.parametrize("structure", ["official", "residual_full"])
-@pytest.mark.parametrize("norm", ["layer", "none"])
+@pytest.mark.parametrize("norm", ["layer", "batch", "none"])
 def test_control_without_per_group_norm_keeps_p_and_g_at_the_order_of_t(structure, norm):
     module, x = _module(structure, norm, TRAINED)
     r = relative_gradients(module, x)
