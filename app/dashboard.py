@@ -68,7 +68,7 @@ def dashboard_values(pred: Predictor) -> dict[str, Any]:
         headers, rows = plots.seeded_ablation_table(seeded)
         abl_table, abl_plot = table(headers, rows), forest_from_summaries(seeded)
         note += (" Ablations: " + "; ".join(PROTOCOL_NOTES[p] for p in seeded) + ". Mean ± sd over seeds; Δ is "
-                 "paired by seed, * where its 95% interval excludes 0.")
+                 "paired by seed, * where its Holm-corrected 95% interval (over the table's comparisons) excludes 0.")
     elif ablations:
         headers, rows = plots.ablation_rows(ablations)
         abl_table, abl_plot = table(headers, rows), plots.ablation_bars(rows)

@@ -253,23 +253,27 @@ def learning_curve(curve: dict[str, Any] | None) -> go.Figure | None:
 
 
 def seeded_ablation_table(by_protocol: dict[str, list[dict[str, Any]]]) -> tuple[list[str], list[list[Any]]]:
-    """Rows of `gald.ablation_stats.summarize` per protocol: mean ± sd over seeds and the paired delta to FCN."""
-    headers = ["protocol", "row", "seeds", "mIoU % (mean ± sd)", "Δ vs FCN, paired [95% CI]", "boundary IoU @5px %"]
+    """Rows of `gald.ablation.stats.summarize` per protocol: mean ± sd over seeds and the paired delta to FCN."""
+    headers = ["protocol", "row", "seeds", "mIoU % (mean ± sd)", "Δ vs FCN, paired [95% CI]",
+               "Δ vs FCN, Holm-corrected [CI]", "boundary IoU @5px %"]
     out = []
     for protocol, rows in by_protocol.items():
         for r in rows:
             m, s = r["stats"]["miou"]
             b, bs = r["stats"]["boundary_iou_5"]
             d = r["delta"]
+            holm = ""
             if d is None:
                 delta = "baseline" if r["row"] == "fcn" else "-"
-            elif "low" in d:
-                delta = f"{d['mean']:+.1f} [{d['low']:+.1f}, {d['high']:+.1f}]" + (" *" if d["excludes_zero"] else "")
+            elif "holm" in d:  # * follows the corrected interval: the only one the docs call significant
+                h = d["holm"]
+                delta = f"{d['mean']:+.1f} [{d['low']:+.1f}, {d['high']:+.1f}]"
+                holm = f"[{h['low']:+.1f}, {h['high']:+.1f}]" + (" *" if h["excludes_zero"] else "")
             else:
                 delta = f"{d['mean']:+.1f} ({d['positive']}/{d['n']} seeds > 0)"
             one = " (1 seed)" if len(r["seeds"]) == 1 else ""
             out.append([protocol, r["title"], len(r["seeds"]),
-                        "n/a" if m is None else f"{m:.1f}" + (f" ± {s:.1f}" if s is not None else one), delta,
+                        "n/a" if m is None else f"{m:.1f}" + (f" ± {s:.1f}" if s is not None else one), delta, holm,
                         "n/a" if b is None else f"{b:.1f}" + (f" ± {bs:.1f}" if bs is not None else "")])
     return headers, out
 

@@ -2,6 +2,7 @@
 whole table costs and whether it fits a budget.
 
     .venv/bin/python -m benchmarks.protocol_plan [--hours 3] [--head-iters 300] [--e2e-config CONFIG]
+        [--head-backbone efficientnet_lite2 --head-rows fcn ga ... --head-only]
 
 Head protocol (`gald.ablation.head_protocol`): every row's modules after the frozen trunk on batch-8 feature maps of a
 480x360 image at output stride 16 (23x30, the shape the cache holds at scale 1), loss at half label resolution.
@@ -20,10 +21,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from gald.ablation.head_protocol import LOSS_STRIDE, HeadModel
+from gald.ablation.head_protocol import BACKBONE, LOSS_STRIDE, OUTPUT_STRIDE, HeadModel
 from gald.ablation.rows import CORE_ROWS, ROWS
 from gald.io.config_file import load_config
 from gald.models import GALDConfig, GALDNet
+from gald.models.backbones import build_backbone
 from gald.training.engine import make_optimizer
 from gald.training.losses import GALDLoss
 
@@ -61,14 +63,17 @@ def _eval_seconds(model: torch.nn.Module, x: torch.Tensor) -> float:
     return (time.perf_counter() - t0) * VAL_IMAGES
 
 
-def head_plan(iters: int, steps: int) -> dict[str, float]:
+def head_plan(iters: int, steps: int, backbone: str = BACKBONE, rows: list[str] | None = None,
+              curve_every: int = 0) -> dict[str, float]:
     h, w = FEATURE_HW
+    channels = build_backbone(backbone, OUTPUT_STRIDE).out_channels["layer4"]
     out = {}
-    for row in ROWS:
-        model = HeadModel(row, NUM_CLASSES).train()
-        step = _median_step(model, lambda: (torch.randn(8, 320, h, w), torch.randint(
+    for row in rows or list(ROWS):
+        model = HeadModel(row, NUM_CLASSES, backbone).train()
+        step = _median_step(model, lambda: (torch.randn(8, channels, h, w), torch.randint(
             0, NUM_CLASSES, (8, IMAGE_HW[0] // LOSS_STRIDE, IMAGE_HW[1] // LOSS_STRIDE))), steps)
-        out[row] = iters * step + _eval_seconds(model, torch.randn(1, 320, h, w))
+        evals = 1 + (iters // curve_every if curve_every else 0)  # the final evaluation and the curve's
+        out[row] = iters * step + evals * _eval_seconds(model, torch.randn(1, channels, h, w))
     return out
 
 
@@ -92,12 +97,22 @@ def main() -> None:
     ap.add_argument("--e2e-config", default="configs/camvid_e2e_protocol.yaml")
     ap.add_argument("--e2e-seeds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=3, help="timed steps per row (after one warm-up)")
+    ap.add_argument("--head-backbone", default=BACKBONE)
+    ap.add_argument("--head-rows", nargs="+", choices=list(ROWS), help="default: every row")
+    ap.add_argument("--head-curve-every", type=int, default=0, help="as gald.head_protocol --curve-every")
+    ap.add_argument("--head-only", action="store_true", help="plan the head protocol alone")
     args = ap.parse_args()
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    head = head_plan(args.head_iters, args.steps)
+    head = head_plan(args.head_iters, args.steps, args.head_backbone, args.head_rows, args.head_curve_every)
     for row, sec in head.items():
-        print(f"head  {row:<20s} {sec:6.0f} s per run ({args.head_iters} iterations + val)")
+        print(f"head  {row:<20s} {sec:6.0f} s per run ({args.head_iters} iterations + val, {args.head_backbone})")
+    if args.head_only:
+        total = args.head_seeds * sum(head.values())
+        verdict = "fits" if total <= args.hours * 3600 else "does NOT fit"
+        print(f"head protocol: {len(head)} rows x {args.head_seeds} seeds = {total / 60:.0f} min, {verdict} the "
+              f"{args.hours:g} h budget (feature cache not included; a busy machine adds to this)")
+        return
     e2e, e2e_iters = e2e_plan(args.e2e_config, args.steps)
     for row, sec in e2e.items():
         print(f"e2e   {row:<20s} {sec:6.0f} s per run ({e2e_iters} iterations + val)")

@@ -26,7 +26,7 @@ from .rows import CORE_ROWS, ROWS, config_overrides
 
 
 def flatten(evaluation: dict[str, Any]) -> dict[str, Any]:
-    """The main head's figures in the head protocol's shape (what gald.ablation_stats reads)."""
+    """The main head's figures in the head protocol's shape (what gald.ablation.stats reads)."""
     heads = evaluation["heads"]
     main = "gald" if "gald" in heads else next(iter(heads))
     h = heads[main]

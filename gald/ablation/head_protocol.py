@@ -1,7 +1,7 @@
 """The *head protocol* for Table 1 ablations: a frozen pretrained trunk, cached features, many seeds.
 
     python -m gald.ablation.head_protocol --cache /work/runs/head_cache --out checkpoints/ablations/head \
-        [--rows fcn gald ...] [--seeds 0 1 2 3 4] [--iters 300]
+        [--rows fcn gald ...] [--seeds 0 1 2 3 4] [--iters 300] [--backbone efficientnet_lite0] [--curve-every 0]
 
 Rows differ only in what follows the backbone (reduce, GA, LD, head), so the trunk is frozen: its features
 for the train images (at the recipe's scales and flips) and for the val images are computed once and cached
@@ -18,6 +18,7 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,17 +47,18 @@ def _variant_name(split: str, scale: float, flip: bool) -> str:
 
 
 @torch.no_grad()
-def build_cache(data: str, cache: Path, *, threads: int | None = None) -> None:
+def build_cache(data: str, cache: Path, *, backbone: str = BACKBONE) -> None:
     """Frozen ImageNet trunk features (layer4, fp16) and labels for every train variant and for val."""
     from safetensors.torch import save_file
 
     cache.mkdir(parents=True, exist_ok=True)
-    norm = backbone_normalization(BACKBONE)
-    trunk = build_backbone(BACKBONE, OUTPUT_STRIDE, pretrained="imagenet").eval()
+    norm = backbone_normalization(backbone)
+    trunk = build_backbone(backbone, OUTPUT_STRIDE, pretrained="imagenet").eval()
     jobs = [("train", s, f) for s, f in TRAIN_VARIANTS] + [("val", 1.0, False)]
     for split, scale, flip in jobs:
         path = cache / f"{_variant_name(split, scale, flip)}.safetensors"
         if path.is_file():
+            _check_cache_backbone(path, backbone)
             continue
         dataset = build_dataset(data, split, EvalTransform(norm["mean"], norm["std"]))
         feats, labels = [], []
@@ -73,9 +75,18 @@ def build_cache(data: str, cache: Path, *, threads: int | None = None) -> None:
             labels.append(y[0, 0].to(torch.uint8 if int(y.max()) < 256 else torch.int16))
         tmp = path.with_suffix(".tmp")
         save_file({"features": torch.stack(feats), "labels": torch.stack(labels)}, str(tmp),
-                  metadata={"backbone": BACKBONE, "output_stride": str(OUTPUT_STRIDE), "scale": str(scale),
+                  metadata={"backbone": backbone, "output_stride": str(OUTPUT_STRIDE), "scale": str(scale),
                             "flip": str(flip), "data": data, "split": split})
         os.replace(tmp, path)
+
+
+def _check_cache_backbone(path: Path, backbone: str) -> None:
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        cached = (f.metadata() or {}).get("backbone")
+    if cached != backbone:
+        raise ValueError(f"{path} holds {cached} features, not {backbone}: give each trunk its own --cache folder")
 
 
 def load_cache(cache: Path) -> tuple[list[dict[str, torch.Tensor]], dict[str, torch.Tensor]]:
@@ -89,12 +100,12 @@ def load_cache(cache: Path) -> tuple[list[dict[str, torch.Tensor]], dict[str, to
 class HeadModel(torch.nn.Module):
     """Everything after the trunk of a GALDNet row (reduce -> arrangement -> head), fed with cached F."""
 
-    def __init__(self, row: str, num_classes: int) -> None:
+    def __init__(self, row: str, num_classes: int, backbone: str = BACKBONE) -> None:
         super().__init__()
         overrides = dict(ROWS[row].model)
         if overrides.get("ga", "cgnl") == "cgnl" and "ga_kwargs" not in overrides:
             overrides["ga_kwargs"] = {"structure": "official"}  # as in the bundled model
-        cfg = GALDConfig(num_classes=num_classes, backbone=BACKBONE, output_stride=OUTPUT_STRIDE, aux=False,
+        cfg = GALDConfig(num_classes=num_classes, backbone=backbone, output_stride=OUTPUT_STRIDE, aux=False,
                          probes=False, **overrides)
         net = GALDNet(cfg)
         del net.backbone  # frozen and cached: not part of what this protocol trains
@@ -105,17 +116,17 @@ class HeadModel(torch.nn.Module):
         return self.net.classify(fused, f)
 
 
-def train_row(row: str, seed: int, train: list[dict[str, torch.Tensor]], val: dict[str, torch.Tensor],
-              num_classes: int, class_names: list[str], *, iters: int, batch: int = 8, lr: float = 0.01
-              ) -> dict[str, Any]:
+def fit_head(row: str, seed: int, train: list[dict[str, torch.Tensor]], num_classes: int, *, iters: int,
+             batch: int = 8, lr: float = 0.01, backbone: str = BACKBONE,
+             on_step: Callable[[int, HeadModel], None] | None = None) -> HeadModel:
+    """Train one row's head on the cached features; `on_step(i, model)` after each step (learning curves)."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    model = HeadModel(row, num_classes).train()
+    model = HeadModel(row, num_classes, backbone).train()
     optimizer = make_optimizer(model, lr, 0.9, 1e-4, no_decay_depthwise=True)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, poly_lr_lambda(iters, 0.9, iters // 20))
     criterion = GALDLoss(aux_weight=0.0)
-    t0 = time.perf_counter()
-    for _ in range(iters):
+    for step in range(1, iters + 1):
         variant = train[int(torch.randint(len(train), (1,), generator=gen))]
         idx = torch.randint(variant["features"].shape[0], (batch,), generator=gen)
         f = variant["features"][idx].float()
@@ -126,19 +137,44 @@ def train_row(row: str, seed: int, train: list[dict[str, torch.Tensor]], val: di
         loss.backward()
         optimizer.step()
         scheduler.step()
-    train_s = time.perf_counter() - t0
+        if on_step is not None:
+            on_step(step, model)
+    return model
+
+
+def train_row(row: str, seed: int, train: list[dict[str, torch.Tensor]], val: dict[str, torch.Tensor],
+              num_classes: int, class_names: list[str], *, iters: int, batch: int = 8, lr: float = 0.01,
+              backbone: str = BACKBONE, curve_every: int = 0) -> dict[str, Any]:
+    """fit_head + evaluate_head; with `curve_every` > 0 also val mIoU every that many steps (the learning
+    curve, evaluation time not counted in train_seconds)."""
+    curve: list[list[float]] = []
+    eval_s = 0.0
+
+    def record(step: int, model: HeadModel) -> None:
+        nonlocal eval_s
+        if curve_every and (step % curve_every == 0 or step == iters):
+            t = time.perf_counter()
+            curve.append([step, evaluate_head(model, val, num_classes, class_names, figures=False)["miou"]])
+            model.train()
+            eval_s += time.perf_counter() - t
+
+    t0 = time.perf_counter()
+    model = fit_head(row, seed, train, num_classes, iters=iters, batch=batch, lr=lr, backbone=backbone,
+                     on_step=record)
+    train_s = time.perf_counter() - t0 - eval_s
     return {**evaluate_head(model, val, num_classes, class_names), "row": row, "seed": seed, "iters": iters,
-            "train_seconds": round(train_s, 1), "config": ROWS[row].model}
+            "train_seconds": round(train_s, 1), "config": ROWS[row].model, **({"curve": curve} if curve else {})}
 
 
 @torch.no_grad()
-def evaluate_head(model: HeadModel, val: dict[str, torch.Tensor], num_classes: int, class_names: list[str]
-                  ) -> dict[str, Any]:
+def evaluate_head(model: HeadModel, val: dict[str, torch.Tensor], num_classes: int, class_names: list[str],
+                  *, figures: bool = True) -> dict[str, Any]:
+    """mIoU and friends on the cached val features; `figures=False` skips the Fig. 4 masks (learning curves)."""
     model.eval()
     cm, biou = ConfusionMatrix(num_classes), BoundaryIoU(num_classes, (5,))
     masks: list[torch.Tensor] = []
     hook = (model.net.local_distribution.mask_act.register_forward_hook(lambda _m, _i, out: masks.append(out))
-            if model.net.config.uses_ld else None)
+            if figures and model.net.config.uses_ld else None)
     correlations = []
     for f, label in zip(val["features"], val["labels"], strict=True):
         target = label.long()[None]
@@ -174,8 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     p.add_argument("--iters", type=int, default=300)
+    p.add_argument("--backbone", default=BACKBONE, help="the frozen ImageNet trunk (its own --cache folder)")
+    p.add_argument("--curve-every", type=int, default=0, help="val mIoU every N steps into the JSON (0: none)")
     args = p.parse_args(argv)
-    build_cache(args.data, args.cache)
+    build_cache(args.data, args.cache, backbone=args.backbone)
     train, val = load_cache(args.cache)
     probe = build_dataset(args.data, "val")
     class_names, num_classes = list(probe.class_names), probe.num_classes
@@ -185,8 +223,9 @@ def main(argv: list[str] | None = None) -> int:
             path = args.out / f"{row}_seed{seed}.json"
             if path.is_file():
                 continue
-            result = train_row(row, seed, train, val, num_classes, class_names, iters=args.iters)
-            result["protocol"] = {"name": "head", "backbone": f"{BACKBONE} (ImageNet, frozen)",
+            result = train_row(row, seed, train, val, num_classes, class_names, iters=args.iters,
+                               backbone=args.backbone, curve_every=args.curve_every)
+            result["protocol"] = {"name": "head", "backbone": f"{args.backbone} (ImageNet, frozen)",
                                   "output_stride": OUTPUT_STRIDE, "train_variants": TRAIN_VARIANTS,
                                   "loss_stride": LOSS_STRIDE, "data": args.data}
             atomic_write_bytes(path, (json.dumps(result, indent=1) + "\n").encode())  # resume skips existing JSONs

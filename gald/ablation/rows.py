@@ -26,6 +26,7 @@ class Row:
 
 
 _CGNL_FULL = {"ga": "cgnl", "ga_kwargs": {"structure": "residual_full"}}
+_CGNL_LAYER = {"ga": "cgnl", "ga_kwargs": {"structure": "official", "norm": "layer"}}
 # display order: Table 1 (a) GA modules, (b) + LD, (c) arrangements, (e) LD downsampling, then our own rows
 ROWS: dict[str, Row] = {r.key: r for r in (
     Row("fcn", "FCN", {"arrangement": "fcn"}, 73.7),
@@ -48,6 +49,10 @@ ROWS: dict[str, Row] = {r.key: r for r in (
     # at half resolution -> upsample) unless a row names another
     Row("ga_residual_full", "+CGNL, full-resolution residual", {"arrangement": "ga", **_CGNL_FULL}),
     Row("gald_residual_full", "+CGNL+LD, full-resolution residual", {"arrangement": "gald", **_CGNL_FULL}),
+    # beyond the paper: CGNL whose global statistic survives (one normalisation group over all channels instead
+    # of GroupNorm with z's grouping, which keeps only sign(sum(p*g)); docs/architecture.md)
+    Row("ga_layernorm", "+CGNL, 1 norm group", {"arrangement": "ga", **_CGNL_LAYER}),
+    Row("gald_layernorm", "+CGNL+LD, 1 norm group", {"arrangement": "gald", **_CGNL_LAYER}),
 )}
 ROW_ORDER: tuple[str, ...] = tuple(ROWS)
 CORE_ROWS: tuple[str, ...] = ("fcn", "ga", "ld", "gald")  # the paper's headline comparison

@@ -25,6 +25,8 @@ DEFAULTS: dict[str, Any] = {
     "data": {"train": "camvid:../shared/data/camvid", "val": "camvid:../shared/data/camvid",
              "train_split": "train", "val_split": "val", "crop_size": [360, 480], "scale_range": [0.5, 2.0],
              "input_scale": 1.0, "workers": 4, "val_limit": None,
+             # validation tiles network inputs larger than this into overlapping windows (the authors: 769)
+             "eval_max_size": 2048,
              "normalization": "auto",  # auto: what the backbone's weights expect; or {mean: [..], std: [..]}
              # decode the train split once into tensors on the training device and augment batches there
              # (gald.data.device_pipeline): for GPUs, where the CPU loader cannot keep up; workers then unused
@@ -34,8 +36,12 @@ DEFAULTS: dict[str, Any] = {
               # seconds of training: iters is then fitted to the measured throughput (iters is the first guess)
               "time_budget_s": None,
               # MobileNet-style fine-tuning: no weight decay on depth-wise kernels; a lower lr for the trunk
-              "no_decay_depthwise": True, "backbone_lr_mult": 1.0},
-    "loss": {"ohem": True, "thresh": 0.7, "min_kept_ratio": 0.1691, "aux_weight": 0.4},
+              "no_decay_depthwise": True, "backbone_lr_mult": 1.0,
+              # the authors' code decays every parameter; ours skips norm parameters and biases
+              "decay_norm_and_bias": False},
+    # min_kept: OHEM's minimum as pixels per crop (the official 100000 for 769x769 crops); null: min_kept_ratio
+    # of each crop's labelled pixels
+    "loss": {"ohem": True, "thresh": 0.7, "min_kept_ratio": 0.1691, "min_kept": None, "aux_weight": 0.4},
     "train": {"seed": 0, "amp": True, "channels_last": "auto", "compile": False, "sync_bn": True,
               "eval_every": 1000, "save_every": 500, "log_every": 10, "device": "auto",
               "tensorboard": False},

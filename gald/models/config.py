@@ -29,7 +29,12 @@ class GALDConfig:
     mid_channels: int | None = None
     aux: bool = True
     probes: bool = True
-    dropout: float = 0.1
+    dropout: float = 0.1  # Dropout2d before the main classifier (the authors' code: none)
+    # the auxiliary (layer3) head: None = c3 / 4 channels and `dropout`; the authors' code: 512 and 0.1
+    aux_channels: int | None = None
+    aux_dropout: float | None = None
+    # ResNet options (gald.models.backbones.resnet.ResNet): deep_stem, multi_grid, first_dilation
+    backbone_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         checks = [("backbone", self.backbone, BACKBONES), ("arrangement", self.arrangement, ARRANGEMENTS),

@@ -35,7 +35,8 @@ class GALDNet(nn.Module):
         elif overrides:
             config = GALDConfig.from_dict({**config.to_dict(), **overrides})
         self.config = cfg = config
-        self.backbone = build_backbone(cfg.backbone, cfg.output_stride, pretrained=pretrained_backbone)
+        self.backbone = build_backbone(cfg.backbone, cfg.output_stride, pretrained=pretrained_backbone,
+                                       **cfg.backbone_kwargs)
         c_feat, mid = self.backbone.out_channels["layer4"], cfg.mid_channels
         self.reduce = conv_bn_relu(c_feat, mid, 3)
         if cfg.uses_ga:
@@ -53,7 +54,8 @@ class GALDNet(nn.Module):
         self.head = SegHead(mid + c_feat, mid, cfg.num_classes, cfg.dropout)
         if cfg.aux:
             c3 = self.backbone.out_channels["layer3"]
-            self.aux_head = SegHead(c3, c3 // 4, cfg.num_classes, cfg.dropout)
+            self.aux_head = SegHead(c3, cfg.aux_channels or c3 // 4, cfg.num_classes,
+                                    cfg.dropout if cfg.aux_dropout is None else cfg.aux_dropout)
         if cfg.probes:
             self.fcn_probe = ProbeHead(c_feat, mid // 2, cfg.num_classes, 0.0)
             if cfg.uses_ga:

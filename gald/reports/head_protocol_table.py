@@ -1,11 +1,14 @@
-"""Table 1 under the head protocol: mean ± sd over seeds per row, and each row's delta to FCN paired by seed.
+"""Table 1 under the head protocol: mean ± sd over seeds per row, and paired comparisons between rows.
 
     .venv/bin/python -m gald.reports.head_protocol_table [--dir checkpoints/ablations/head] [--write]
 
 Reads `<row>_seed<k>.json` written by `python -m gald.ablation.head_protocol`. For each row: mean ± sd over its seeds
-of mIoU, small-class and large-class IoU and boundary IoU at 5 px; the delta of its mIoU to the FCN row with
-the same seed, with a 95 % t-interval over the paired seeds (a sign count when fewer than 3 pairs). A
-difference is called "interval excludes 0" only when it does.
+of mIoU, small-class and large-class IoU and boundary IoU at 5 px, and the delta of its mIoU to the FCN row
+with the same seed. A second table has the other comparisons the rows make possible (GALD vs GA alone, vs LD
+alone, ...). Every delta has an exact 95 % t-interval over the paired seeds and its p-value, then the
+Holm-corrected p-value and interval over the whole family of comparisons (all rows of both tables): `*` marks
+a delta whose Holm-corrected interval excludes 0, the only ones the docs call significant. Fewer than 3 pairs:
+a sign count.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ..ablation.stats import METRICS, load, summarize
+from ..ablation.stats import METRICS, comparisons, load, summarize
 from . import doc_blocks
 
 
@@ -25,21 +28,35 @@ def _ms(m: float | None, s: float | None) -> str:
 
 
 def _delta(d: dict[str, Any] | None) -> str:
+    """`mean [95 % CI], p | Holm p [Holm CI] *` or a sign count."""
     if d is None:
-        return ""
-    if "low" in d:
-        mark = " *" if d["excludes_zero"] else ""
-        return f"{d['mean']:+.1f} [{d['low']:+.1f}, {d['high']:+.1f}]{mark}"
-    return f"{d['mean']:+.1f} ({d['positive']}/{d['n']} seeds > 0)"
+        return " | "
+    if "holm" not in d:
+        return f"{d['mean']:+.1f} ({d['positive']}/{d['n']} seeds > 0) | "
+    h = d["holm"]
+    mark = " *" if h["excludes_zero"] else ""
+    return (f"{d['mean']:+.1f} [{d['low']:+.1f}, {d['high']:+.1f}], {_p(d['p'])} | "
+            f"{_p(d['p_holm'])} [{h['low']:+.1f}, {h['high']:+.1f}]{mark}")
 
 
-def markdown(rows: list[dict[str, Any]]) -> str:
+def _p(p: float) -> str:
+    return f"p={p:.3f}" if p >= 0.001 else "p<0.001"
+
+
+def markdown(rows: list[dict[str, Any]], others: list[dict[str, Any]] | None = None) -> str:
+    """`rows` from `summarize`; `others`: the comparisons not against FCN (from `comparisons`)."""
+    family = next((r["delta"]["family_size"] for r in rows if r["delta"] and "family_size" in r["delta"]), 0)
+    holm = f"Holm over {family} comparisons" if family else "Holm"
     lines = ["| row | seeds | mIoU | small-class IoU | large-class IoU | boundary IoU @5px | Δ mIoU vs FCN, "
-             "paired [95 % CI] |", "|---|---|---|---|---|---|---|"]
+             f"paired [95 % CI], p | {holm}: p [CI] |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         st = r["stats"]
         lines.append(f"| {r['title']} | {len(r['seeds'])} | " + " | ".join(_ms(*st[k]) for k in METRICS)
                      + f" | {_delta(r['delta'])} |")
+    if others:
+        lines += ["", f"| comparison | pairs | Δ mIoU, paired [95 % CI], p | {holm}: p [CI] |", "|---|---|---|---|"]
+        lines += [f"| {c['title']} | {c['n']} | {_delta(c)} |" for c in others]
+    lines.append("\n`*`: the Holm-corrected interval excludes 0 (family-wise error 5 %).")
     gald = next((r for r in rows if r["row"] == "gald" and r.get("mask_vs_size")), None)
     if gald:  # the paper's Fig. 4 claim, measured on the GALD row's seeds
         f = gald["mask_vs_size"]
@@ -57,10 +74,15 @@ def main() -> None:
     ap.add_argument("--dir", default="checkpoints/ablations/head", type=Path)
     doc_blocks.add_arguments(ap, "docs/ablations.md")
     args = ap.parse_args()
-    rows = summarize(load(args.dir))
-    if not rows:
+    runs = load(args.dir)
+    if not runs:
         raise SystemExit(f"no head-protocol JSONs in {args.dir}")
-    doc_blocks.emit(markdown(rows), args, doc_blocks.ROOT / "docs" / "ablations.md", __spec__.name, "--dir", args.dir)
+    doc_blocks.emit(table(runs), args, doc_blocks.ROOT / "docs" / "ablations.md", __spec__.name, "--dir", args.dir)
+
+
+def table(runs: dict[str, Any]) -> str:
+    """The whole generated block: the row table, then the family's comparisons that are not against FCN."""
+    return markdown(summarize(runs), [c for c in comparisons(runs) if c["base"] != "fcn"])
 
 
 if __name__ == "__main__":

@@ -9,9 +9,11 @@ from torch import nn
 
 
 def make_optimizer(model: nn.Module, lr: float, momentum: float = 0.9, weight_decay: float = 5e-4, *,
-                   no_decay_depthwise: bool = False, backbone_lr_mult: float = 1.0) -> torch.optim.SGD:
-    """SGD without weight decay on norm parameters and biases (and, optionally, on depth-wise kernels,
-    which decay destroys when fine-tuning MobileNet-style trunks); `backbone_lr_mult` scales the trunk's lr."""
+                   no_decay_depthwise: bool = False, backbone_lr_mult: float = 1.0,
+                   decay_norm_and_bias: bool = False) -> torch.optim.SGD:
+    """SGD without weight decay on norm parameters and biases unless `decay_norm_and_bias` (the authors' code
+    decays every parameter) and, optionally, on depth-wise kernels, which decay destroys when fine-tuning
+    MobileNet-style trunks; `backbone_lr_mult` scales the trunk's lr."""
     depthwise = set()
     if no_decay_depthwise:
         depthwise = {id(m.weight) for m in model.modules()
@@ -21,7 +23,7 @@ def make_optimizer(model: nn.Module, lr: float, momentum: float = 0.9, weight_de
     groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
     for p in model.parameters():
         if p.requires_grad:
-            key = (p.ndim > 1 and id(p) not in depthwise, id(p) in trunk)
+            key = ((p.ndim > 1 or decay_norm_and_bias) and id(p) not in depthwise, id(p) in trunk)
             groups.setdefault(key, []).append(p)
     return torch.optim.SGD([{"params": ps, "weight_decay": weight_decay if decay else 0.0,
                              "lr": lr * (backbone_lr_mult if in_trunk else 1.0)}

@@ -9,21 +9,27 @@ from torch import nn
 from ..data.constants import IGNORE_INDEX
 
 # The official run keeps at least 100000 pixels of each 769x769 crop (one crop per GPU): ~17 % of a crop.
-OFFICIAL_MIN_KEPT_RATIO = 100000 / (769 * 769)
+OFFICIAL_MIN_KEPT = 100000
+OFFICIAL_MIN_KEPT_RATIO = OFFICIAL_MIN_KEPT / (769 * 769)
 
 
 class OhemCrossEntropy(nn.Module):
     """Online hard example mining: average the CE over pixels whose target probability is below
     `thresh`, but never over fewer than `min_kept` pixels (the hardest ones).
 
-    As in the official code, where each GPU holds one crop, mining is done per crop: `min_kept` is
-    `max(min_kept_ratio * n_valid_in_crop, 1)` and the loss is the mean over crops of each crop's mean.
+    As in the official code, where each GPU holds one crop, mining is done per crop and the loss is the mean
+    over crops of each crop's mean. The minimum is `min_kept` pixels per crop when given (the official code's
+    absolute `--ohem_keep 100000`), else `max(min_kept_ratio * n_valid_in_crop, 1)` (a crop-size-free variant
+    for small crops). A crop with fewer valid pixels than the minimum keeps all of them, as officially.
     """
 
     def __init__(self, thresh: float = 0.7, min_kept_ratio: float = OFFICIAL_MIN_KEPT_RATIO,
-                 ignore_index: int = IGNORE_INDEX) -> None:
+                 ignore_index: int = IGNORE_INDEX, min_kept: int | None = None) -> None:
         super().__init__()
+        if min_kept is not None and min_kept < 1:
+            raise ValueError(f"min_kept must be a positive pixel count, got {min_kept}")
         self.thresh, self.min_kept_ratio, self.ignore_index = thresh, min_kept_ratio, ignore_index
+        self.min_kept = min_kept
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         pixel_loss = F.cross_entropy(logits.float(), target, ignore_index=self.ignore_index,
@@ -36,7 +42,7 @@ class OhemCrossEntropy(nn.Module):
                 continue
             losses = losses[ok]
             prob = torch.exp(-losses.detach())  # probability of the target class
-            min_kept = max(int(self.min_kept_ratio * n_valid), 1)
+            min_kept = self.min_kept or max(int(self.min_kept_ratio * n_valid), 1)
             threshold = self.thresh
             if min_kept < n_valid:
                 threshold = max(threshold, torch.kthvalue(prob, min_kept).values.item())
@@ -52,9 +58,10 @@ class GALDLoss(nn.Module):
     """OHEM on `out` + `aux_weight` * CE on `aux` + CE on each probe head (detached: it only trains the probe)."""
 
     def __init__(self, ohem: bool = True, thresh: float = 0.7, min_kept_ratio: float = OFFICIAL_MIN_KEPT_RATIO,
-                 aux_weight: float = 0.4, probe_weight: float = 1.0, ignore_index: int = IGNORE_INDEX) -> None:
+                 aux_weight: float = 0.4, probe_weight: float = 1.0, ignore_index: int = IGNORE_INDEX,
+                 min_kept: int | None = None) -> None:
         super().__init__()
-        self.main = (OhemCrossEntropy(thresh, min_kept_ratio, ignore_index) if ohem
+        self.main = (OhemCrossEntropy(thresh, min_kept_ratio, ignore_index, min_kept) if ohem
                      else nn.CrossEntropyLoss(ignore_index=ignore_index))
         self.ce = nn.CrossEntropyLoss(ignore_index=ignore_index)
         self.aux_weight, self.probe_weight = aux_weight, probe_weight

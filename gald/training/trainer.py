@@ -137,13 +137,15 @@ class Trainer:
         self.batch = ocfg["batch_size"] // dist_info.world_size
         self.optimizer = make_optimizer(model, ocfg["lr"], ocfg["momentum"], ocfg["weight_decay"],
                                         no_decay_depthwise=ocfg["no_decay_depthwise"],
-                                        backbone_lr_mult=ocfg["backbone_lr_mult"])
+                                        backbone_lr_mult=ocfg["backbone_lr_mult"],
+                                        decay_norm_and_bias=ocfg["decay_norm_and_bias"])
         # total_iters can change once, when a time budget is fitted; the schedule reads it at every step
         self.total_iters, self.train_seconds, self.budget_fitted = int(ocfg["iters"]), 0.0, False
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: poly_lr_lambda(self.total_iters, ocfg["power"], ocfg["warmup_iters"])(s))
         lcfg = cfg["loss"]
-        self.criterion = GALDLoss(lcfg["ohem"], lcfg["thresh"], lcfg["min_kept_ratio"], lcfg["aux_weight"])
+        self.criterion = GALDLoss(lcfg["ohem"], lcfg["thresh"], lcfg["min_kept_ratio"], lcfg["aux_weight"],
+                                  min_kept=lcfg["min_kept"])
         self.train_model = (DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda"
                                                     else None) if dist_info.enabled else model)
         if tcfg["compile"]:
@@ -224,6 +226,7 @@ class Trainer:
         loader = DataLoader(sub, batch_size=1, num_workers=min(dcfg["workers"], 2), generator=torch.Generator())
         result = evaluate(self.model, loader, len(self.class_names), device=self.device, class_names=self.class_names,
                           input_scale=dcfg["input_scale"], amp=self.amp, dist_info=self.dist,
+                          max_size=dcfg["eval_max_size"],
                           progress=self.progress and self.dist.is_main, band_widths=(5,))
         split = small_large_split(list(result["class_pixel_share"]), result["class_pixel_share"])
         summarize_small_large(result, split["small"], split["large"])

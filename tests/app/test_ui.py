@@ -140,6 +140,7 @@ def test_dashboard_shows_seeded_ablations_with_error_bars(predictor, tmp_path, m
     assert list(points.x) == pytest.approx([1.0, 8 / 3])
     table_low = float(abl.iloc[2, 4].split("[")[1].split(",")[0])  # "+2.7 [+1.2, +4.1] ..."
     assert 8 / 3 - points.error_x.arrayminus[1] == pytest.approx(table_low, abs=0.06)  # the same interval
+    assert abl.iloc[2, 5].endswith("] *") and abl.iloc[1, 5] == ""  # Holm (a family of one) and a sign count
 
     e2e = tmp_path / "ablations" / "e2e"  # the end-to-end protocol beside it: its own rows and bar trace
     e2e.mkdir()

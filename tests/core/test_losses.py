@@ -71,3 +71,52 @@ def test_galdloss_weights_aux_by_04():
     parts = GALDLoss(ohem=False)(logits, target)
     assert parts["aux"].item() == pytest.approx(0.4 * F.cross_entropy(logits["aux"], target).item(), rel=1e-6)
     assert parts["total"].item() == pytest.approx(sum(v.item() for k, v in parts.items() if k != "total"), rel=1e-6)
+
+
+def official_ohem_crop(pred, target, thresh, min_kept, ignore=255):
+    """The authors' OhemCrossEntropy2dTensor (libs/core/loss.py) for one crop (1, C, H, W), line by line."""
+    b, c, h, w = pred.size()
+    target = target.view(-1)
+    valid_mask = target.ne(ignore)
+    target = target * valid_mask.long()
+    num_valid = valid_mask.sum()
+    prob = F.softmax(pred, dim=1).transpose(0, 1).reshape(c, -1)
+    if min_kept <= num_valid and num_valid > 0:
+        prob = prob.masked_fill_(~valid_mask, 1)
+        mask_prob = prob[target, torch.arange(len(target), dtype=torch.long)]
+        threshold = thresh
+        _, index = mask_prob.sort()
+        threshold_index = index[min(len(index), min_kept) - 1]
+        if mask_prob[threshold_index] > thresh:
+            threshold = mask_prob[threshold_index]
+        kept_mask = mask_prob.le(threshold)
+        target = target * kept_mask.long()
+        valid_mask = valid_mask * kept_mask
+    target = target.masked_fill_(~valid_mask, ignore).view(b, h, w)
+    return F.cross_entropy(pred, target, ignore_index=ignore)
+
+
+@pytest.mark.parametrize(("seed", "min_kept"), [(0, 50), (1, 300), (2, 5000)])
+def test_absolute_min_kept_matches_the_authors_code(seed, min_kept):
+    """min_kept=100000 on a 769x769 crop is the official rule; here scaled to 40x40 crops (1600 pixels, a few
+    ignored), with 5000 > valid pixels: every valid pixel is kept, as officially."""
+    torch.manual_seed(seed)
+    logits = torch.randn(2, 5, 40, 40) * 2
+    target = torch.randint(0, 5, (2, 40, 40))
+    target[:, :3] = 255
+    ours = OhemCrossEntropy(thresh=0.7, min_kept=min_kept)(logits, target)
+    ref = torch.stack([official_ohem_crop(logits[i:i + 1].clone(), target[i:i + 1].clone(), 0.7, min_kept)
+                       for i in range(2)]).mean()
+    assert ours.item() == pytest.approx(ref.item(), rel=1e-5)
+    with pytest.raises(ValueError, match="min_kept"):
+        OhemCrossEntropy(min_kept=0)
+
+
+def test_cityscapes_configs_keep_the_official_100000_pixels():
+    from pathlib import Path
+
+    from gald.io.config_file import load_config
+    from gald.training.losses import OFFICIAL_MIN_KEPT
+
+    for path in sorted((Path(__file__).resolve().parents[2] / "configs" / "cityscapes").glob("*.yaml")):
+        assert load_config(path)["loss"]["min_kept"] == OFFICIAL_MIN_KEPT, path.name

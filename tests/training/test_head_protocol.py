@@ -70,12 +70,13 @@ def test_statistics_pair_by_seed(tmp_path):
     assert d["mean"] == pytest.approx(2.0) and d["low"] > 0 and d["excludes_zero"]
     table = head_protocol_table.markdown(rows).splitlines()
     assert table[2].startswith("| FCN | 3 | 45.0 ± 5.0 |")
-    assert table[3].endswith("| +2.0 [+0.8, +3.2] * |")
+    # exact t (2 df): +2.0 [+0.8, +3.2]; the family is one comparison, so Holm changes nothing
+    assert table[3].endswith("| +2.0 [+0.8, +3.2], p=0.020 | p=0.020 [+0.8, +3.2] * |")
     # the same rows unpaired would not support the claim: an interval from noisy seeds includes zero
     (tmp_path / "gald_seed2.json").write_text(json.dumps({"miou": 0.43, "small_miou": 0.1, "large_miou": 0.8,
                                                           "boundary_iou_5": 0.3}))
     rows = head_protocol_table.summarize(head_protocol_table.load(tmp_path))
-    assert not rows[1]["delta"]["excludes_zero"]
+    assert not rows[1]["delta"]["excludes_zero"] and not rows[1]["delta"]["holm"]["excludes_zero"]
 
 
 def test_every_registered_row_builds_and_names_its_seed():
@@ -100,3 +101,31 @@ def test_fig4_line_summarises_the_gald_seeds(tmp_path):
                  **(extra if row == "gald" else {})}))
     text = head_protocol_table.markdown(head_protocol_table.summarize(head_protocol_table.load(tmp_path)))
     assert "Fig. 4 (GALD row, 3 seeds)" in text and "-0.20 ± 0.10 (sd over seeds); positive in 25% of images" in text
+
+
+def test_learning_curve_and_statistic_survival(protocol_run, camvid_root, tmp_path):
+    """--curve-every records val mIoU during training; ga_statistic trains CGNL rows and probes the statistic.
+    After 3 steps on 4x5 features the statistic is near a = 0 (regime ~ 1), where GroupNorm still passes |a|:
+    the >> 1 regime's claims are tested in tests/core/test_cgnl_gradients.py; here the wiring."""
+    from gald.reports import ga_statistic
+
+    cache = protocol_run[0]
+    train, val = head_protocol.load_cache(cache)
+    names = [str(i) for i in range(11)]
+    result = head_protocol.train_row("fcn", 0, train, val, 11, names, iters=6, curve_every=3)
+    assert [step for step, _ in result["curve"]] == [3, 6] and result["curve"][-1][1] == pytest.approx(result["miou"])
+    out = tmp_path / "stat.json"
+    ga_statistic.main(["--cache", str(cache), "--data", f"camvid:{camvid_root}", "--iters", "3", "--limit", "2",
+                       "--json", str(out)])
+    by_row = {r["row"]: r for r in json.loads(out.read_text())["results"]}
+    assert set(by_row) == {"ga", "ga_layernorm"}
+    layer = by_row["ga_layernorm"]
+    assert layer["config"]["ga_kwargs"]["norm"] == "layer" and layer["sign_only_change"]["median"] > 0.01
+    grads = layer["relative_gradients"]
+    assert set(grads) == {"direction", "square"} and grads["direction"]["p"] > 0.1 * grads["direction"]["t"]
+    assert all(r["regime"] > 0 and r["reach"]["F"] > 0 and r["reach"]["F_GA"] > 0 for r in by_row.values())
+
+
+def test_cache_of_another_trunk_is_refused(protocol_run, camvid_root):
+    with pytest.raises(ValueError, match="own --cache"):
+        head_protocol.build_cache(f"camvid:{camvid_root}", protocol_run[0], backbone="efficientnet_lite2")

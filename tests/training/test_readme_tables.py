@@ -33,7 +33,7 @@ def _generate(cmd: str) -> str:
         return ablation_table.markdown(ablation_table.load_rows(ROOT / (directory or "checkpoints/ablations")))
     if module.endswith(".head_protocol_table"):
         rows = head_protocol_table.load(ROOT / (directory or "checkpoints/ablations/head"))
-        return head_protocol_table.markdown(head_protocol_table.summarize(rows))
+        return head_protocol_table.table(rows)
     raise AssertionError(f"the docs name an unknown generator: {cmd}")
 
 

