@@ -18,7 +18,7 @@ def test_payload_marker_works(tmp_path):
     import pickle
 
     marker = tmp_path / "ran"
-    pickle.loads(pickle.dumps(rc._Payload(str(marker)))).close()
+    pickle.loads(pickle.dumps(rc.Payload(str(marker)))).close()
     assert marker.exists()
 
 
