@@ -140,7 +140,7 @@ class AppProcess:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
             try:
-                self.proc.wait(timeout=20)
+                self.proc.wait(timeout=60)  # a loaded 2-core machine can take tens of seconds to stop gradio
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
