@@ -45,7 +45,8 @@ from .models import GALDConfig, GALDNet
 LIBRARY_NAME = "gald"
 LICENSE = "mit"
 TAGS = ["semantic-segmentation", "image-segmentation", "galdnet", "global-aggregation", "local-distribution"]
-SIDECARS = ("eval", "ga_reach", "mask", "inference_scale")  # measurements that travel with the weights
+# measurements that travel with the weights
+SIDECARS = ("eval", "ga_reach", "mask", "inference_scale", "cgnl_gradients")
 DATASETS = {"camvid": ("CamVid", "camvid")}  # dataset name in the metadata -> (display name, Hub tag)
 
 

@@ -81,7 +81,7 @@ def test_main_run_overrides_load_the_bundled_checkpoint(tools):
     from gald.training.trainer import init_from_checkpoint
 
     bundled = tools.repo / "checkpoints" / "galdnet_lite2_camvid"
-    if not bundled.with_suffix(".safetensors").is_file():
+    if not (bundled / "model.safetensors").is_file():
         pytest.skip("bundled Lite2 checkpoint not in this checkout")
     overrides = [o.format(init=bundled) for o in MAIN_RUNS["lite2_zoom15"]]
     cfg = load_config(tools.repo / "configs" / "camvid_lite2_gald_gpu.yaml", overrides)

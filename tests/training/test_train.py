@@ -81,24 +81,32 @@ def test_missing_snapshot_on_resume_is_an_error(tiny_config, tmp_path, tools):
         gald.train.main(tools.train_args(tiny_config, tmp_path / "empty", "--resume", "--set", "optim.iters=2"))
 
 
-def test_time_budget_fits_the_schedule_and_no_val_trains_without_validation(tiny_config, tmp_path, tools, one_thread):
+def test_time_budget_fits_the_schedule_and_no_val_trains_without_validation(tiny_config, tmp_path, tools, one_thread,
+                                                                            monkeypatch):
+    import gald.training.trainer as trainer
+
+    # the budget logic on a clock that advances 0.2 s per reading, so the fitted schedule does not depend on how
+    # fast (or how loaded) the test machine is; the wall-clock behaviour is the same code with time.monotonic
+    ticks = iter(range(10**9))
+    monkeypatch.setattr(trainer, "train_clock", lambda: 0.2 * next(ticks))
     out = tmp_path / "budget"
-    budget = 8.0
+    budget = 6.0
     rc = gald.train.main(tools.train_args(tiny_config, out, "--set", "optim.iters=100000", "--set",
                                           f"optim.time_budget_s={budget}", "--set", "data.val=null",
                                           "--set", "train.save_every=100000"))
     assert rc == 0
     log = tools.read_log(out)
     fits = [r for r in log if r["event"] == "budget"]
-    assert fits and fits[0]["step"] >= 15 and fits[0]["budget_s"] == budget
+    # first fit: 10 warm-up steps, then 5 timed steps once a tenth of the budget has passed
+    assert fits and fits[0]["step"] == 15 and fits[0]["budget_s"] == budget
     total = fits[-1]["total_iters"]
-    assert fits[0]["step"] < total < 100000
+    assert fits[0]["step"] < total < 100
     train = [r for r in log if r["event"] == "train"]
-    # the run ends at the fitted step (or at the 115 % safety stop), with the lr decayed to ~0
-    assert train[-1]["step"] == total or any(r["event"] == "budget_exceeded" for r in log)
+    # the run ends at the fitted step, with the lr decayed to ~0, and not by the 115 % safety stop
+    assert train[-1]["step"] == total and not any(r["event"] == "budget_exceeded" for r in log)
     assert train[-1]["lr"] < 0.1 * max(r["lr"] for r in train)
     model, meta = load_checkpoint(out / "last")
-    assert meta["training"]["optim"]["iters"] == total and 0.5 * budget < meta["training"]["train_seconds"] < 2 * budget
+    assert meta["training"]["optim"]["iters"] == total and 0.8 * budget < meta["training"]["train_seconds"] < 1.15 * budget
     assert not any(r["event"] == "val" for r in log) and not (out / "best.json").exists()
 
 

@@ -11,6 +11,8 @@ from typing import Any
 
 from PIL import Image
 
+from gald.io.checkpoint import checkpoint_paths
+
 from .common import REPO, Result, short, synthetic_pair
 
 
@@ -68,7 +70,7 @@ def hygiene_results(url: str, workdir: Path, checkpoint: Path, demo: Any = None)
         add("control: analyze(FileData path returned by /upload)", "analysed through the same call",
             f"event: {kind} {short(text, 50)}", kind == "complete" and "Analysed" in text and not refusals)
     # 2. file route: nothing outside allowed_paths / the upload cache is served
-    for name, path in (("checkpoint", str(checkpoint.with_suffix(".safetensors"))), ("app.py", str(REPO / "app.py")),
+    for name, path in (("checkpoint", str(checkpoint_paths(checkpoint)[0])), ("app.py", str(REPO / "app.py")),
                        ("relative app.py", "app.py"), ("/etc/passwd", "/etc/passwd")):
         code = httpx.get(f"{base}/file={path}", timeout=30).status_code
         add(f"GET /file={name}", "403/404", f"HTTP {code}", code in (403, 404))
