@@ -125,6 +125,9 @@ ANALYZE_OUTPUTS = ("state", "summary", "legend", *STAGE_PICTURES, "disagreement"
                    "disagreement_legend", "ld_on", "ld_off", "ld_change", "ld_text", "mask_mean", "mask_text",
                    "channel_image", "channel_text", "gallery", "scatter", "image_iou", "confusion", "prediction_png",
                    "stages_npz")
+# `/segment`: the prediction only, for API callers who want the class map fast (each file an API answer names
+# is one more download for gradio_client: ~60 ms each on a 2-core machine, 24 of them in /analyze's answer)
+SEGMENT_OUTPUTS = ("summary", "prediction_png")
 OUTPUT_GROUPS = {  # the browser's analysis, step by step: each step fills one group
     "stages": ("state", "summary", "legend", *STAGE_PICTURES),
     "stage_details": ("disagreement", "disagreement_text", "disagreement_legend", "ld_on", "ld_off", "ld_change",
@@ -226,6 +229,12 @@ def make_handlers(pred: Predictor, store: PictureStore | None = None) -> SimpleN
         return {**stages_group(state, analysis, label, notices, alpha),
                 **stage_details_group(analysis, label, alpha), **masks_group(analysis, channel),
                 **scores_group(analysis, label)}
+
+    def segment(image_path, scale=None, request: gr.Request | None = None):
+        """The `/segment` API: the GALD prediction (palette PNG, index = class id) and the summary."""
+        state, analysis, label, notices, _, _ = load(image_path, None, DEFAULT_ALPHA, 0, scale, request)
+        return {"summary": views.summary(pred, analysis, notices, False),
+                "prediction_png": pred.prediction_png(analysis)}
 
     def analyze_stages(image_path, label_path=None, alpha=DEFAULT_ALPHA, channel=0, scale=None,
                        request: gr.Request | None = None):
@@ -345,5 +354,5 @@ def make_handlers(pred: Predictor, store: PictureStore | None = None) -> SimpleN
 
     heavy = (attribute, pixel_attribution, paper_figure)
     return SimpleNamespace(**{f.__name__: _guarded(f, heavy=f in heavy) for f in (
-        analyze, analyze_stages, analyze_example, stage_details, open_tab, overlay, channel, pick_channel, attribute,
-        paper_figure, pixel, pixel_attribution, click_pixel, dashboard)})
+        analyze, segment, analyze_stages, analyze_example, stage_details, open_tab, overlay, channel, pick_channel,
+        attribute, paper_figure, pixel, pixel_attribution, click_pixel, dashboard)})

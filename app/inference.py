@@ -269,23 +269,31 @@ class Predictor:
     def export_dir(self, analysis: Analysis) -> Path:
         return scratch.process_dir("exports") / f"{self.token}-{analysis.key}"
 
-    def export(self, analysis: Analysis) -> tuple[str, str]:
-        """Write the GALD prediction as a palette PNG (index = class id) and all stages as .npz."""
+    def prediction_png(self, analysis: Analysis) -> str:
+        """The GALD prediction as a palette PNG (index = class id), written once per analysis."""
         folder = self.export_dir(analysis)
-        png, npz = folder / "gald_prediction.png", folder / "gald_stages.npz"
-        if not (png.is_file() and npz.is_file()):
+        png = folder / "gald_prediction.png"
+        if not png.is_file():
             folder.mkdir(parents=True, exist_ok=True)
             img = Image.fromarray(analysis.preds["gald" if "gald" in analysis.preds else analysis.heads[-1]], "P")
             pal = np.zeros((256, 3), np.uint8)
             pal[: len(self.palette)] = self.palette
             img.putpalette(pal.ravel().tolist())
             img.save(png, compress_level=1)
+        return str(png)
+
+    def export(self, analysis: Analysis) -> tuple[str, str]:
+        """The prediction PNG (`prediction_png`) and all stages as .npz."""
+        png = self.prediction_png(analysis)
+        folder = self.export_dir(analysis)
+        npz = folder / "gald_stages.npz"
+        if not npz.is_file():
             arrays = {f"pred_{k}": v for k, v in analysis.preds.items()} | analysis.stages
             arrays["class_names"] = np.asarray(self.class_names)
             arrays["palette"] = self.palette
             np.savez(npz, **arrays)
             (folder / "meta.json").write_text(json.dumps({"net_size": analysis.net_size}))
-        return str(png), str(npz)
+        return png, str(npz)
 
     # ----------------------------------------------------------------- attribution
     @staticmethod

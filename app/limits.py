@@ -4,8 +4,9 @@
   upload plus form overhead, and count against a per-client quota (CLIENT_UPLOAD_BYTES per
   CLIENT_UPLOAD_WINDOW_S; 429 beyond it); any other body (API calls: numbers and short strings) at most
   MAX_JSON_BODY_BYTES (413), read into memory only up to that bound;
-* gradio's upload cache and the app's scratch folder stay within CACHE_DISK_BYTES: after uploads, and at most
-  every PRUNE_INTERVAL_S otherwise, the oldest files are deleted until the total is 80% of the budget;
+* gradio's upload cache and the app's scratch folder stay within CACHE_DISK_BYTES: as soon as the uploads since
+  the last check could have passed it, and every PRUNE_INTERVAL_S otherwise, the oldest files are deleted
+  until the total is 80% of the budget;
 * a file path that gradio refuses (not uploaded by a user, blocked) is one log line and a message naming the
   reason, not a 25-line traceback.
 
@@ -28,7 +29,7 @@ from . import budget, scratch
 
 log = logging.getLogger(__name__)
 UPLOAD_OVERHEAD_BYTES = 1 * budget.MB  # multipart headers and boundaries around one file
-PRUNE_INTERVAL_S = 10.0
+PRUNE_INTERVAL_S = 30.0
 PRUNE_TO = 0.8  # prune down to this share of the budget, so that pruning does not run on every upload
 
 
@@ -97,19 +98,25 @@ def prune(roots: list[Path], limit: int = budget.CACHE_DISK_BYTES, target: float
 
 
 class _Pruner:
-    def __init__(self) -> None:
-        self.last, self._busy = 0.0, threading.Lock()
+    """Runs `prune` in a thread: at most every PRUNE_INTERVAL_S, or at once when the uploads since the last walk
+    could have taken the caches over the budget. The walk holds the GIL for ~0.15 s per 3,000 files, so it is
+    not run after every upload (it would land on the analysis that follows the upload)."""
 
-    def maybe(self, force: bool = False) -> None:
-        if not force and time.monotonic() - self.last < PRUNE_INTERVAL_S:
-            return
-        if self._busy.acquire(blocking=False):
+    def __init__(self, limit: int = budget.CACHE_DISK_BYTES) -> None:
+        self.last, self._busy, self.limit = 0.0, threading.Lock(), limit
+        self.estimate = 0  # bytes under the cache roots: the last walk's total plus uploads since
+
+    def maybe(self, uploaded: int = 0) -> None:
+        self.estimate += uploaded
+        due = self.estimate > self.limit or time.monotonic() - self.last >= PRUNE_INTERVAL_S
+        if due and self._busy.acquire(blocking=False):
             self.last = time.monotonic()
             threading.Thread(target=self._run, daemon=True, name="gald-prune").start()
 
     def _run(self) -> None:
         try:
-            out = prune(cache_roots())
+            out = prune(cache_roots(), self.limit)
+            self.estimate = out["bytes"]
             if out["removed"]:
                 log.info("disk budget: removed %d old cache files, %d MB left", out["removed"],
                          out["bytes"] // budget.MB)
@@ -168,7 +175,7 @@ class RequestLimits:
                                      f"per client per {budget.CLIENT_UPLOAD_WINDOW_S // 60:g} minutes; try again in "
                                      f"{wait:.0f} s", [(b"retry-after", str(int(wait) + 1).encode())])
             await self.app(scope, receive, send)
-            self.pruner.maybe(force=True)
+            self.pruner.maybe(uploaded=declared)
             return None
         limit = budget.MAX_JSON_BODY_BYTES
         if declared is not None and declared > limit:

@@ -12,11 +12,13 @@ uploads, clicks Analyze and times, from the click, in the page's own clock:
   (b) everything: every <img> and plot the click produces is on the page, decoded, and no event is pending
       (the time of the last change, after the page has been still for a second).
 Then `--client-runs` frames through gradio_client's `/analyze` with file downloads on (what an API user
-waits for: the answer and every file it names). Prints p50 / p90 per figure and the load average.
+waits for: the answer and every file it names; 24 files), and as many through `/segment` (the prediction PNG
+only). Prints p50 / p90 per figure and the load average.
 With `--against OTHER_REPO` both apps are served at once and every frame is measured on both, back to back
 (the order alternating), so a comparison of two versions shares the machine's load; it prints each app's
 figures and the per-frame ratio (this / other).
 Targets (2-core CPU, default scale): stages <= 0.6 s p50, everything <= 1.2 s p50, API <= 0.8 s p50.
+Pool: frames x (scales + 2) + (scales + 2) val frames are needed (101 in CamVid val: --frames <= 16).
 """
 
 from __future__ import annotations
@@ -157,7 +159,10 @@ def browser_runs(urls: list[str], scale: float | None, todo: list[tuple[Path, Pa
     return out
 
 
-def client_runs(url: str, todo: list[tuple[Path, Path]], warm: tuple[Path, Path]) -> list[float]:
+def client_runs(url: str, todo: list[tuple[Path, Path]], warm: tuple[Path, Path], endpoint: str = "/analyze"
+                ) -> list[float]:
+    """Seconds per call of `endpoint` (/analyze: image + ground truth, every output; /segment: the image, the
+    prediction PNG), each with gradio_client's file downloads on."""
     from gradio_client import Client, handle_file
 
     folder = tempfile.mkdtemp(prefix="gald_client_")
@@ -165,7 +170,10 @@ def client_runs(url: str, todo: list[tuple[Path, Path]], warm: tuple[Path, Path]
     seconds = []
     for i, (image, label) in enumerate([warm, *todo]):
         t = time.perf_counter()
-        client.predict(handle_file(str(image)), handle_file(str(label)), api_name="/analyze")
+        if endpoint == "/segment":
+            client.predict(handle_file(str(image)), None, api_name=endpoint)
+        else:
+            client.predict(handle_file(str(image)), handle_file(str(label)), api_name=endpoint)
         if i:
             seconds.append(time.perf_counter() - t)
     return seconds
@@ -191,7 +199,7 @@ def main() -> int:
     args = ap.parse_args()
 
     scales = [None if s == "default" else float(s) for s in args.scales.split(",")]
-    sets = len(scales) + (1 if args.client_runs else 0)
+    sets = len(scales) + (2 if args.client_runs else 0)  # disjoint frames per scale, /analyze and /segment
     pool = frames(args.frames * sets + sets, 0)
     root = Path(args.root).resolve()
     port = free_port()
@@ -229,13 +237,17 @@ def main() -> int:
                     ratios = [x[what] / y[what] for x, y in zip(*per_app, strict=True) if x[what] and y[what]]
                     results[f"ratio_scale_{name}_{what}"] = summary(f"a / b per frame, scale {name}: {what}",
                                                                     ratios, None, unit="x")
-        if args.client_runs:
-            part = pool[len(scales) * chunk:][: args.client_runs + 1]
+        for k, endpoint in enumerate(("/analyze", "/segment") if args.client_runs else ()):
+            part = pool[(len(scales) + k) * chunk:][: args.client_runs + 1]
             for which, url in zip("ab", urls, strict=False):
-                seconds = client_runs(url, part[1:], part[0])
                 tag = "" if len(roots) == 1 else which + ": "
-                results[f"{which}_api"] = summary(f"{tag}gradio_client /analyze, downloads on, default scale",
-                                                  seconds, TARGETS["api"])
+                try:
+                    seconds = client_runs(url, part[1:], part[0], endpoint)
+                except ValueError as exc:  # an older app without this endpoint
+                    print(f"  {tag}{endpoint}: {exc}", flush=True)
+                    continue
+                results[f"{which}_api{endpoint.replace('/', '_')}"] = summary(
+                    f"{tag}gradio_client {endpoint}, downloads on, default scale", seconds, TARGETS["api"])
     finally:
         for server in servers:
             server.terminate()

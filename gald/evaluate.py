@@ -42,7 +42,7 @@ from .data import (
     build_dataset,
 )
 from .evaluation.evaluator import evaluate, summarize_small_large
-from .evaluation.inference import Preprocessing, pick_device
+from .evaluation.inference import Preprocessing, inference_model, pick_device
 from .evaluation.metrics import DEFAULT_BAND_WIDTHS, small_large_split
 from .io.checkpoint import CheckpointError, load_checkpoint
 
@@ -96,6 +96,7 @@ def run_evaluation(checkpoint: str | Path, data: str, split: str = "val", *, fli
     t0 = time.perf_counter()
     dev = pick_device(device, EvaluationError)
     model, meta = load_checkpoint(checkpoint, map_location=dev)
+    model = inference_model(model, dev)  # the form the app runs
     num_classes = model.config.num_classes
     pre = Preprocessing.from_metadata(meta)  # the scale is applied by the evaluator, to the normalised tensor
     transform = EvalTransform(pre.mean, pre.std)

@@ -18,6 +18,7 @@ its own answers). The fit and its train-pixel mIoU before / after are recorded i
 from __future__ import annotations
 
 import argparse
+import copy
 import datetime as _dt
 import sys
 from collections.abc import Sequence
@@ -33,7 +34,7 @@ from ..heads import BY_OUTPUT
 from ..io.checkpoint import CheckpointError, checkpoint_paths, load_checkpoint, save_checkpoint
 from ..progress import progress as progress_bar
 from .evaluator import forward_probs
-from .inference import Preprocessing
+from .inference import Preprocessing, inference_model
 from .metrics import confusion_counts, miou_of_matrix
 
 DEFAULT_STEPS = tuple(round(0.1 * i, 1) for i in range(-20, 21) if i)  # +-0.1 .. +-2.0 per coordinate move
@@ -136,7 +137,10 @@ def calibrate_checkpoint(checkpoint: str | Path, data: str, out: str | Path, *, 
         dataset = Subset(dataset, range(min(limit, len(dataset))))
     loader = DataLoader(dataset, batch_size=1, num_workers=workers)
     input_scale = pre.scale
-    logits, target = sample_logits(model, loader, num_classes, input_scale=input_scale,
+    # sampled with the inference form of the network (what evaluate and the app run); a copy, because the
+    # checkpoint written below keeps the trainable (unfolded) weights
+    runner = inference_model(copy.deepcopy(model), "cpu")
+    logits, target = sample_logits(runner, loader, num_classes, input_scale=input_scale,
                                    sample_stride=sample_stride, progress=progress)
     record: dict[str, Any] = {
         "method": "one additive bias per class and head, coordinate ascent on the head's mIoU",

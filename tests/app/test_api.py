@@ -11,7 +11,7 @@ from PIL import Image
 
 from app.handlers import ANALYZE_OUTPUTS, PHOTOS
 
-ENDPOINTS = {"/analyze", "/overlay", "/channel", "/attribute", "/dashboard", "/pixel", "/pixel_attribution",
+ENDPOINTS = {"/analyze", "/segment", "/overlay", "/channel", "/attribute", "/dashboard", "/pixel", "/pixel_attribution",
              "/figure"}
 NAMES = [n for n in ANALYZE_OUTPUTS if n != "state"]  # the state is hidden from the client
 
@@ -68,6 +68,21 @@ def test_analyze_and_every_endpoint(client, example_files, predictor):
     assert str(img).endswith(".jpg") and "GradCAM" in text and "Road" in text
     note, *_ = client.predict(api_name="/dashboard")
     assert "No evaluation JSON found" in note
+
+
+def test_segment_returns_the_same_prediction_as_analyze(client, example_files, tmp_path):
+    image, _ = example_files
+    summary, png = client.predict(handle_file(str(image)), None, api_name="/segment")
+    full = _analyze(client, image)
+    assert "Analysed" in summary
+    assert (np.asarray(Image.open(png)) == np.asarray(Image.open(full["prediction_png"]))).all()
+    with pytest.raises(AppError, match="input scale"):
+        client.predict(handle_file(str(image)), 99, api_name="/segment")
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    with pytest.raises(AppError):
+        client.predict(handle_file(str(bad)), None, api_name="/segment")
+    assert client.predict(handle_file(str(image)), 1.0, api_name="/segment")[1].endswith(".png")
 
 
 def test_channel_before_analyze_is_an_error(server, tmp_path):

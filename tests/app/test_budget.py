@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from types import SimpleNamespace
 
@@ -135,6 +136,28 @@ def test_prune_removes_oldest_first(tmp_path):
     left = sorted(p.parent.name for p in tmp_path.rglob("*.bin"))
     assert out["removed"] == 6 and left == ["u6", "u7", "u8", "u9"] and not (tmp_path / "u0").exists()
     assert limits.prune([tmp_path], limit=500)["removed"] == 0  # under budget: nothing to do
+
+
+def test_pruner_walks_when_uploads_could_pass_the_budget_not_after_every_upload(tmp_path, monkeypatch):
+    walks = []
+    monkeypatch.setattr(limits, "cache_roots", lambda: [tmp_path])
+    monkeypatch.setattr(limits, "prune", lambda roots, limit: walks.append(limit) or {"removed": 0, "bytes": 600})
+    pruner = limits._Pruner(limit=1000)
+
+    def settle():
+        for t in threading.enumerate():
+            if t.name == "gald-prune":
+                t.join(5)
+
+    pruner.maybe()  # the first request walks (nothing known yet)
+    settle()
+    assert walks == [1000] and pruner.estimate == 600
+    pruner.maybe(uploaded=300)  # 900 <= 1000: no walk within the interval
+    settle()
+    assert walks == [1000] and pruner.estimate == 900
+    pruner.maybe(uploaded=200)  # could be over the budget: walk now
+    settle()
+    assert walks == [1000, 1000] and pruner.estimate == 600
 
 
 def test_scratch_folders_of_dead_processes_are_removed(tmp_path, monkeypatch):
