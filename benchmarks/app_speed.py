@@ -153,7 +153,7 @@ def main() -> int:
         handlers.pixel_attribution(state, (71 * i + 5) % w_img, (29 * i + 7) % h_img, "gald")
         px_attr.append(time.perf_counter() - t)
 
-    print(summarise("network: 1 stage_outputs pass (LD on; LD off from it)", net))
+    print(summarise("analysis: preprocess + network pass + class maps", net))
     print(summarise("analysis + every figure (arrays, plotly)", full))
     print(summarise("analyze handler (decode+analysis+figures+files)", handler, TARGETS["analysis"]))
     print(summarise("browser step 1: stage row (decode+network+5 files)", first))

@@ -30,6 +30,7 @@ from ..data.transforms import normalize
 from ..heads import HEADS, Head
 from ..io.checkpoint import load_checkpoint
 from ..models.fold_bn import fold_batchnorm
+from ..models.galdnet import GALDNet
 from .metrics import class_map
 
 
@@ -47,7 +48,8 @@ def inference_model(model: torch.nn.Module, device: torch.device | str) -> torch
     form every inference entry point runs (gald.evaluate, calibrate, predict, figures, the app). Not for
     training: the folded model has no BatchNorm left to train."""
     model = model.to(device).eval()
-    fold_batchnorm(model, torch.zeros(1, 3, 128, 128, device=device))
+    example = torch.randn(1, 3, 128, 128, generator=torch.Generator().manual_seed(0)).to(device)
+    fold_batchnorm(model, example)
     return model.to(memory_format=torch.channels_last)
 
 
@@ -127,6 +129,6 @@ class Inference:
         `head_probabilities` at the image size, first maximum."""
         out = {}
         for key, value in logits.items():
-            at_input = F.interpolate(value.float(), size=net_size, mode="bilinear", align_corners=False)
+            at_input = GALDNet.upsample_logits(value.float(), net_size)
             out[key] = class_map(head_probabilities(at_input, image_size))[0]
         return out

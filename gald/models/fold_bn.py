@@ -2,12 +2,16 @@
 w' = w * gamma / sqrt(var + eps) and b' = beta + (b - mean) * gamma / sqrt(var + eps).
 
 Which BN follows which conv is read from one traced forward pass (a BN whose input is exactly a conv's
-output), so no architecture has to list its pairs. A conv whose output is read by anything besides its BN
-(a hook, a skip connection) is left alone. For inference only: the folded model has no BN statistics to
-update and its state dict differs from the checkpoint's.
+output and which is the only module reading it), so no architecture has to list its pairs. A functional use
+of the conv's output (`bn(y) + y`) is invisible to module hooks, so the folded model is checked against the
+original on the example; if they differ, the pairs are tried one at a time and only those that keep the
+output are folded. For inference only: the folded model has no BN statistics to update and its state dict
+differs from the checkpoint's.
 """
 
 from __future__ import annotations
+
+import copy
 
 import torch
 from torch import nn
@@ -48,13 +52,41 @@ def _conv_bn_pairs(model: nn.Module, example: torch.Tensor) -> list[tuple[str, s
     return [(c, b) for c, b in dict(order).items() if readers.get(c) == [b]]
 
 
+def _outputs(model: nn.Module, example: torch.Tensor) -> list[torch.Tensor]:
+    out = model(example)
+    values = out.values() if isinstance(out, dict) else out if isinstance(out, (list, tuple)) else [out]
+    return [v.float() for v in values if isinstance(v, torch.Tensor)]
+
+
+def _same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
+    return len(a) == len(b) and all(x.shape == y.shape and torch.allclose(x, y, rtol=1e-3, atol=1e-3 * float(
+        y.abs().max().clamp(min=1))) for x, y in zip(a, b, strict=True))
+
+
 @torch.no_grad()
 def fold_batchnorm(model: nn.Module, example: torch.Tensor) -> int:
     """Fold, in place, every BN that directly follows a conv in `model` (which must be in eval mode);
-    returns how many were folded. `example`: an input the model accepts (its values do not matter)."""
+    returns how many were folded. `example`: an input the model accepts, ideally random (the check compares
+    outputs on it)."""
     if model.training:
         raise ValueError("fold_batchnorm needs an eval-mode model (training BN uses batch statistics)")
     pairs = _conv_bn_pairs(model, example)
+    reference = _outputs(model, example)
+    trial = copy.deepcopy(model)
+    _fold(trial, pairs)
+    if not _same(_outputs(trial, example), reference):
+        kept = []
+        for pair in pairs:  # rare (a functional skip around a BN): keep the pairs that keep the output
+            trial = copy.deepcopy(model)
+            _fold(trial, [*kept, pair])
+            if _same(_outputs(trial, example), reference):
+                kept.append(pair)
+        pairs = kept
+    _fold(model, pairs)
+    return len(pairs)
+
+
+def _fold(model: nn.Module, pairs: list[tuple[str, str]]) -> None:
     for conv_name, bn_name in pairs:
         conv, bn = model.get_submodule(conv_name), model.get_submodule(bn_name)
         scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
@@ -63,4 +95,3 @@ def fold_batchnorm(model: nn.Module, example: torch.Tensor) -> int:
         conv.bias = nn.Parameter(bn.bias + (bias - bn.running_mean) * scale)
         parent, _, attr = bn_name.rpartition(".")
         setattr(model.get_submodule(parent) if parent else model, attr, nn.Identity())
-    return len(pairs)

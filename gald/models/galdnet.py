@@ -111,8 +111,14 @@ class GALDNet(nn.Module):
                 logits["ga_probe"] = self.ga_probe(f_ga)
         if upsample:
             for k, v in logits.items():
-                logits[k] = F.interpolate(v, size=size, mode="bilinear", align_corners=False)
+                logits[k] = self.upsample_logits(v, size)
         return logits
+
+    @staticmethod
+    def upsample_logits(logits: torch.Tensor, size: tuple[int, int] | torch.Size) -> torch.Tensor:
+        """Feature-resolution logits -> the network input's size: what `forward` returns (and what the app's
+        class maps start from after a `forward(upsample=False)` pass)."""
+        return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
 
     def main_parameters(self) -> list[nn.Parameter]:
         """Parameters of the segmentation model proper (everything except the probe heads)."""
