@@ -24,10 +24,12 @@ from typing import Any
 
 import gradio as gr
 
+from gald.heads import TITLES
+
 from . import budget, figures, image_io, views
 from .attribution import TimeBudgetExceeded
 from .dashboard import dashboard_values, table
-from .inference import HEAD_TITLES, Predictor
+from .inference import Predictor
 from .memory import trim_heap
 from .picture_store import PictureStore
 
@@ -297,7 +299,7 @@ def make_handlers(pred: Predictor, store: PictureStore | None = None) -> SimpleN
         heat = pred.attribute(analysis, head, c, method, steps)
         d = views.display(analysis, None)
         share = float((analysis.preds[head] == c).mean())
-        target = (f"the mean {class_name} logit over the {100 * share:.2f}% of pixels the {HEAD_TITLES[head]} "
+        target = (f"the mean {class_name} logit over the {100 * share:.2f}% of pixels the {TITLES[head]} "
                   f"head predicts as {class_name}" if share > 0 else
                   f"the mean {class_name} logit over the whole image (the head predicts no {class_name})")
         how = "GradCAM on backbone.layer4" if method == "gradcam" else f"Integrated Gradients ({steps} steps)"

@@ -29,8 +29,7 @@ from PIL import Image
 
 import gald
 from gald.evaluation.inference import Inference
-from gald.heads import HEAD_KEYS, LD_OFF_KEY, LD_OFF_STAGE, TITLES
-from gald.heads import HEADS as HEAD_REGISTRY
+from gald.heads import HEAD_KEYS, HEADS, LD_OFF_KEY, LD_OFF_STAGE
 from gald.io.checkpoint import checkpoint_stem, sidecar_path
 
 from . import DEFAULT_CHECKPOINT, budget, scratch
@@ -45,8 +44,6 @@ except ImportError:  # everywhere else a no-op
         return fn if fn is not None else (lambda f: f)
 
 
-HEADS = HEAD_KEYS  # Fig. 5 (b)-(d)
-HEAD_TITLES = TITLES
 SCALE_RANGE = (0.5, budget.MAX_SCALE)  # input scales the app offers: beyond 2x a 2-core CPU takes seconds per image
 
 
@@ -67,7 +64,7 @@ class Analysis:
 
     @property
     def heads(self) -> list[str]:
-        return [h for h in HEADS if h in self.preds]
+        return [h for h in HEAD_KEYS if h in self.preds]
 
     @property
     def mask_mean(self) -> np.ndarray | None:
@@ -248,7 +245,7 @@ class Predictor:
         x = self.preprocess(rgb, scale)
         with self._model_turn():
             on = run_network(self.model, x, self.has_ld)
-        logits = {h.key: on[h.stage] for h in HEAD_REGISTRY if h.stage in on}
+        logits = {h.key: on[h.stage] for h in HEADS if h.stage in on}
         if LD_OFF_STAGE in on:
             logits[LD_OFF_KEY] = on[LD_OFF_STAGE]
         maps = Inference.class_maps(logits, tuple(x.shape[-2:]), rgb.shape[:2])

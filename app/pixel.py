@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from gald.heads import HEADS
+from gald.heads import HEADS, TITLES
 
-from .inference import HEAD_TITLES, Analysis, Predictor
+from .inference import Analysis, Predictor
 
 HEAD_LOGITS = {h.key: h.stage for h in HEADS}
 REGION_RADIUS = 1  # feature cells around the pixel that the attribution explains (3x3 at most)
@@ -111,7 +111,7 @@ def describe(pred: Predictor, analysis: Analysis, loc: PixelLocation, probs: dic
              f"{tuple(analysis.stages['F'].shape[-2:])}"]
     for head, p in probs.items():
         c = int(p.argmax())
-        lines.append(f"- {HEAD_TITLES[head]} head: **{names[c]}** ({100 * p[c]:.1f}%)")
+        lines.append(f"- {TITLES[head]} head: **{names[c]}** ({100 * p[c]:.1f}%)")
     if label is not None:
         t = int(label[loc.y, loc.x])
         lines.append(f"- ground truth: **{names[t]}**" if t < len(names) else "- ground truth: void (ignored)")

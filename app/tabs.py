@@ -12,9 +12,11 @@ from typing import Any
 
 import gradio as gr
 
+from gald.heads import TITLES
+
 from . import budget, figures, views
 from .dashboard import dashboard_values
-from .inference import HEAD_TITLES, Predictor
+from .inference import Predictor
 
 Components = dict[str, Any]
 UPLOAD_TYPES = [".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"]
@@ -110,7 +112,7 @@ def build_stages_tab(pred: Predictor, default_alpha: float) -> Components:
     with gr.Row():
         c["pixel_x"] = optional_number(label="x (column)", precision=0, elem_id="gald-pixel-x", min_width=100)
         c["pixel_y"] = optional_number(label="y (row)", precision=0, elem_id="gald-pixel-y", min_width=100)
-        c["pixel_head"] = gr.Radio([(HEAD_TITLES[h], h) for h in heads], value=heads[0],
+        c["pixel_head"] = gr.Radio([(TITLES[h], h) for h in heads], value=heads[0],
                                    label="Explain the prediction of")
         c["pixel_run"] = gr.Button("Query pixel", elem_id="gald-pixel-run", scale=0, min_width=140)
     with gr.Row(equal_height=False):
@@ -208,7 +210,7 @@ def build_attribution_tab(pred: Predictor) -> Components:
     gr.Markdown("### Which pixels drive a class? (captum)\nTarget: the mean logit of the class over the pixels the "
                 "chosen head predicts as that class.")
     with gr.Row():
-        c["attribution_head"] = gr.Radio([(HEAD_TITLES[h], h) for h in heads], value=heads[0], label="Head")
+        c["attribution_head"] = gr.Radio([(TITLES[h], h) for h in heads], value=heads[0], label="Head")
         c["attribution_class"] = gr.Dropdown(names, value=default_class, label="Class")
         c["attribution_method"] = gr.Radio([("GradCAM (fast)", "gradcam"), ("Integrated Gradients (slow)", "ig")],
                                            value="gradcam", label="Method")

@@ -19,9 +19,10 @@ from PIL import Image
 import gald
 from gald.data.constants import IGNORE_INDEX
 from gald.evaluation.segments import decompose_errors
+from gald.heads import TITLES
 
 from . import budget, figures, plots
-from .inference import HEAD_TITLES, Analysis, Predictor
+from .inference import Analysis, Predictor
 
 DISPLAY_MAX_SIDE = 640  # pictures larger than this are shown downscaled (cheaper PNGs)
 TOP_K = 6
@@ -228,7 +229,7 @@ def full_analysis(pred: Predictor, rgb: np.ndarray, label: np.ndarray | None = N
 
 
 def titles() -> dict[str, str]:
-    return {"input": "Input", **{h: f"{t} head" for h, t in HEAD_TITLES.items()}, "gt": "Ground truth"}
+    return {"input": "Input", **{h: f"{t} head" for h, t in TITLES.items()}, "gt": "Ground truth"}
 
 
 def ga_reach_note(pred: Predictor) -> str:
@@ -321,7 +322,7 @@ def pixel_attribution_view(pred: Predictor, analysis: Analysis, label: np.ndarra
     heat = pred.attribute(analysis, head, c_pred, "gradcam", region=region)
     pred_pic = pixel.mark_pixel(figures.heatmap_overlay(d.image, heat, 0.6), *mark)
     names = pred.class_names
-    text = (f"GradCAM on backbone.layer4 for the {HEAD_TITLES[head]} head's mean logit over the feature cells "
+    text = (f"GradCAM on backbone.layer4 for the {TITLES[head]} head's mean logit over the feature cells "
             f"{region[:2]}-{(region[2] - 1, region[3] - 1)} around the pixel: predicted class **{names[c_pred]}**")
     gt_pic = None
     if label is not None and int(label[loc.y, loc.x]) < len(names):
