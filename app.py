@@ -49,8 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"GALD Studio: {predictor.description}", flush=True)
     from app.ui import build_demo, launch_options  # gradio: imported only once the checkpoint loaded
 
-    # SIGTERM (docker stop, Spaces restarts) exits like Ctrl-C, so atexit removes the app's temporary folders
+    # SIGTERM (docker stop, Spaces restarts) exits like Ctrl-C, so atexit removes the app's temporary folders;
+    # SIGINT is Ctrl-C even when a shell started us in the background (it then hands SIGINT down ignored)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     build_demo(predictor).launch(server_name=args.host, server_port=args.port, **launch_options())
     return 0
 

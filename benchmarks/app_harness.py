@@ -140,7 +140,7 @@ class AppProcess:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
             try:
-                self.proc.wait(timeout=60)  # a loaded 2-core machine can take tens of seconds to stop gradio
+                self.proc.wait(timeout=60)  # it stops in ~3 s; the margin is for a loaded machine
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
