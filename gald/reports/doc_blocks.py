@@ -13,7 +13,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC_FILES = ("README.md", "docs/**/*.md")  # globs under the repository root that may hold generated blocks
-BLOCK = re.compile(r"<!-- generated: (?P<cmd>[^\n]*?) -->\n(?P<body>.*?)\n<!-- end generated -->", re.S)
+# the body never crosses another marker, so an empty block cannot swallow the blocks after it
+BLOCK = re.compile(r"<!-- generated: (?P<cmd>[^\n]*?) -->\n"
+                   r"(?P<body>(?:(?!<!-- (?:generated:|end generated)).)*?)\n?<!-- end generated -->", re.S)
 
 
 def doc_files(root: Path = ROOT) -> list[Path]:
@@ -39,7 +41,7 @@ def write_block(path: Path, cmd: str, body: str) -> bool:
         named = [m["cmd"] for m in BLOCK.finditer(text)]
         raise SystemExit(f"{path} has {len(matches)} blocks marked `<!-- generated: {cmd} -->` (it has: {named})")
     m = matches[0]
-    new = text[:m.start("body")] + body.strip("\n") + text[m.end("body"):]
+    new = f"{text[:m.start()]}<!-- generated: {cmd} -->\n{body.strip(chr(10))}\n<!-- end generated -->{text[m.end():]}"
     if new != text:
         path.write_text(new)
     return new != text

@@ -80,9 +80,33 @@ def main() -> None:
     doc_blocks.emit(table(runs), args, doc_blocks.ROOT / "docs" / "ablations.md", __spec__.name, "--dir", args.dir)
 
 
+def curve_lines(runs: dict[str, Any]) -> list[str]:
+    """Learning curves (runs with `--curve-every`): val mIoU at 60 %, 80 % and 100 % of the steps, mean over
+    the row's seeds, and the change over the last 20 % — the "is it flat" check."""
+    lines = []
+    for r in summarize(runs):
+        curves = [v["curve"] for v in runs[r["row"]].values() if v.get("curve")]
+        if not curves:
+            continue
+        last = curves[0][-1][0]
+        marks = [round(last * f) for f in (0.6, 0.8, 1.0)]
+        at = []
+        for step in marks:  # the recorded point nearest each mark, mean over seeds
+            vals = [100 * min(c, key=lambda pt, step=step: abs(pt[0] - step))[1] for c in curves]
+            at.append(sum(vals) / len(vals))
+        lines.append(f"| {r['title']} | {len(curves)} | " + " | ".join(f"{v:.1f}" for v in at)
+                     + f" | {at[2] - at[1]:+.1f} |")
+    if not lines:
+        return []
+    return ["", f"Learning curves: val mIoU (mean over seeds) at {marks[0]}, {marks[1]} and {marks[2]} steps.", "",
+            "| row | seeds | 60 % | 80 % | 100 % | last 20 % of steps |", "|---|---|---|---|---|---|", *lines]
+
+
 def table(runs: dict[str, Any]) -> str:
-    """The whole generated block: the row table, then the family's comparisons that are not against FCN."""
-    return markdown(summarize(runs), [c for c in comparisons(runs) if c["base"] != "fcn"])
+    """The whole generated block: the row table, the family's comparisons that are not against FCN, and the
+    learning curves when the runs recorded them."""
+    return "\n".join([markdown(summarize(runs), [c for c in comparisons(runs) if c["base"] != "fcn"]),
+                      *curve_lines(runs)])
 
 
 if __name__ == "__main__":

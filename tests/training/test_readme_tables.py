@@ -40,7 +40,9 @@ def _generate(cmd: str) -> str:
 def test_docs_have_the_generated_blocks():
     cmds = doc_blocks.blocks()
     assert any("ablation_table" in c for c in cmds), "the ablation table is not generated"
-    assert sum("head_protocol_table" in c for c in cmds) == 2, "both Table 1 protocols are generated"
+    protocols = {c.split("--dir ")[1].split()[0] for c in cmds if "head_protocol_table" in c}
+    assert {"checkpoints/ablations/head", "checkpoints/ablations/e2e"} <= protocols, \
+        "both Table 1 protocols are generated"
     assert BUNDLED, "no bundled checkpoint found"
     table = [c for c in cmds if ".checkpoint_table " in c]
     assert len(table) == 1 and cmds[table[0]][0] == ROOT / "README.md", "README's checkpoint table is not generated"
@@ -94,3 +96,16 @@ def test_write_refuses_a_file_without_the_marker(tmp_path, monkeypatch):
     with pytest.raises(SystemExit, match="0 blocks marked"):
         model_card.main()
     assert doc.read_text() == "# no generated block here\n"
+
+
+def test_writing_an_empty_block_leaves_the_blocks_after_it(tmp_path):
+    """A new, empty block used to match up to the *next* block's end marker, so --write deleted everything
+    in between."""
+    doc = tmp_path / "doc.md"
+    doc.write_text("a\n<!-- generated: python -m x --dir new -->\n<!-- end generated -->\nmiddle\n"
+                   "<!-- generated: python -m x --dir old -->\nold body\n<!-- end generated -->\nend\n")
+    assert doc_blocks.write_block(doc, "python -m x --dir new", "new body\n")
+    assert doc.read_text() == ("a\n<!-- generated: python -m x --dir new -->\nnew body\n<!-- end generated -->\n"
+                               "middle\n<!-- generated: python -m x --dir old -->\nold body\n<!-- end generated -->\n"
+                               "end\n")
+    assert not doc_blocks.write_block(doc, "python -m x --dir new", "new body")  # unchanged: no write
