@@ -5,14 +5,13 @@ from __future__ import annotations
 import re
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from benchmarks.app_harness import AppProcess
+from benchmarks.app_harness import AppProcess, Peak
 
 from .common import Result, short, synthetic_pair
 from .inputs import AppClient
@@ -29,30 +28,6 @@ def load_images(workdir: Path, n: int, size: tuple[int, int] = (160, 120)) -> li
             Image.fromarray(synthetic_pair(size, seed=1000 + i)[0]).save(p)
         paths.append(p)
     return paths
-
-
-@dataclass
-class _Sampler:
-    """Samples RSS in a thread: the peak during a burst, not only between requests."""
-
-    server: AppProcess
-    interval: float = 0.1
-    peak: float = 0.0
-    _stop: threading.Event = field(default_factory=threading.Event)
-
-    def __enter__(self) -> _Sampler:
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.server.rss_mb())
-            self._stop.wait(self.interval)
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -81,9 +56,8 @@ def concurrent_load(server: AppProcess, images: list[Path], clients: int, per_cl
             with lock:
                 (failures.append(problem) if problem else latencies.append(time.perf_counter() - t0))
 
-    rss0 = server.rss_mb()
     t0 = time.perf_counter()
-    with _Sampler(server) as sampler:
+    with Peak(server, interval=0.1) as sampler:  # RSS sampled in a thread: the peak during the burst
         threads = [threading.Thread(target=worker, args=(c,)) for c in range(clients)]
         for t in threads:
             t.start()
@@ -94,8 +68,8 @@ def concurrent_load(server: AppProcess, images: list[Path], clients: int, per_cl
             "ok": len(latencies), "failures": len(failures), "failure_messages": sorted(set(failures))[:5],
             "p50_s": round(_pct(latencies, 50), 2), "p95_s": round(_pct(latencies, 95), 2),
             "max_s": round(max(latencies, default=float("nan")), 2), "wall_s": round(wall, 1),
-            "throughput_per_min": round(60 * len(latencies) / wall, 1), "rss_before_mb": round(rss0),
-            "rss_peak_mb": round(max(sampler.peak, server.rss_mb()))}
+            "throughput_per_min": round(60 * len(latencies) / wall, 1), "rss_before_mb": round(sampler.before),
+            "rss_peak_mb": round(sampler.peak)}
 
 
 def burst(server: AppProcess, images: list[Path], n: int) -> dict[str, Any]:
