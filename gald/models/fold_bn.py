@@ -48,8 +48,8 @@ def _conv_bn_pairs(model: nn.Module, example: torch.Tensor) -> list[tuple[str, s
     finally:
         for h in handles:
             h.remove()
-    # only a conv whose one reader (in this pass) is its BN; a module called twice keeps the first pairing
-    return [(c, b) for c, b in dict(order).items() if readers.get(c) == [b]]
+    # only a conv whose one reader in this pass is its BN (a conv called twice has two readers: left alone)
+    return [(c, b) for c, b in order if readers.get(c) == [b]]
 
 
 def _outputs(model: nn.Module, example: torch.Tensor) -> list[torch.Tensor]:

@@ -80,11 +80,11 @@ def main() -> None:
     doc_blocks.emit(table(runs), args, doc_blocks.ROOT / "docs" / "ablations.md", __spec__.name, "--dir", args.dir)
 
 
-def curve_lines(runs: dict[str, Any]) -> list[str]:
+def curve_lines(rows: list[dict[str, Any]], runs: dict[str, Any]) -> list[str]:
     """Learning curves (runs with `--curve-every`): val mIoU at 60 %, 80 % and 100 % of the steps, mean over
-    the row's seeds, and the change over the last 20 % — the "is it flat" check."""
+    the row's seeds, and the change over the last 20 % — the "is it flat" check. `rows` from `summarize`."""
     lines = []
-    for r in summarize(runs):
+    for r in rows:
         curves = [v["curve"] for v in runs[r["row"]].values() if v.get("curve")]
         if not curves:
             continue
@@ -105,8 +105,8 @@ def curve_lines(runs: dict[str, Any]) -> list[str]:
 def table(runs: dict[str, Any]) -> str:
     """The whole generated block: the row table, the family's comparisons that are not against FCN, and the
     learning curves when the runs recorded them."""
-    return "\n".join([markdown(summarize(runs), [c for c in comparisons(runs) if c["base"] != "fcn"]),
-                      *curve_lines(runs)])
+    rows = summarize(runs)
+    return "\n".join([markdown(rows, [c for c in comparisons(runs) if c["base"] != "fcn"]), *curve_lines(rows, runs)])
 
 
 if __name__ == "__main__":
